@@ -1,0 +1,321 @@
+//! The Callosum connection pool, in plain Rust with no I/O.
+//!
+//! A Callosum server numbers its connections with the lowest free slot. A
+//! client pool keeps at most `max_slots` connections, keeps the lowest slots it
+//! is offered, and always lends the idle connection with the lowest slot: busy
+//! servers hand out high slots, lose against quieter servers, and the fleet
+//! balances itself.
+//!
+//! The pool deals in *handles*: small integers, reused through a free list,
+//! that the caller maps to its sockets. Two indexed heaps hold them: a
+//! min-heap of idle entries (which one to lend) and a max-heap of every kept
+//! entry, idle or leased (which one to displace). Both remove any entry in
+//! O(log n), so nothing stale is ever left behind.
+
+mod heap;
+
+use heap::IndexedHeap;
+
+/// A pool entry's name, valid from keep to free.
+pub type Handle = u32;
+
+/// Where a handle stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not in use (on the free list, or never allocated).
+    Free,
+    /// Kept and ready to lend.
+    Idle,
+    /// Kept and lent out.
+    Leased,
+    /// Lent out when a lower slot took its place: no longer kept, to be
+    /// destroyed when returned.
+    Displaced,
+}
+
+/// The entry that a newly kept one pushed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Displacement {
+    pub handle: Handle,
+    pub slot: u64,
+    /// `false`: it was idle and is now freed (destroy its socket now).
+    /// `true`: it is lent out and now `Displaced` (destroy it when returned).
+    pub was_leased: bool,
+}
+
+/// What `offer` decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Kept under `handle`, possibly at the cost of `displaced`.
+    Kept { handle: Handle, displaced: Option<Displacement> },
+    /// Not kept: the pool is full and its highest slot, `highest`, is lower
+    /// than or equal to the offered one.
+    Full { highest: u64 },
+    /// Not kept: the pool is closed.
+    Closed,
+}
+
+/// What became of a returned handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Idle again, ready to lend.
+    Idle,
+    /// Freed: it was displaced or the pool is closed; destroy its socket.
+    Destroy,
+}
+
+/// A call that does not fit the handle's state. The pool is left unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Misuse {
+    /// `release` of a handle that is not lent out.
+    NotLeased(Handle, State),
+    /// `remove` of a handle that is not in use.
+    NotInUse(Handle),
+    /// A slot beyond what a JavaScript number holds exactly.
+    SlotTooLarge(u64),
+}
+
+/// Counts a user can log or export.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub max_slots: usize,
+    /// Kept entries, idle or leased: the slots held.
+    pub slot_count: usize,
+    pub idle: usize,
+    pub leased: usize,
+    pub displaced: usize,
+    pub lowest: Option<u64>,
+    pub highest: Option<u64>,
+    pub closed: bool,
+}
+
+/// The largest slot accepted: `Number.MAX_SAFE_INTEGER`.
+pub const MAX_SLOT: u64 = (1 << 53) - 1;
+
+#[derive(Debug)]
+pub struct Pool {
+    max_slots: usize,
+    /// Idle entries, lowest slot on top.
+    idle: IndexedHeap<false>,
+    /// Every kept entry (idle or leased), highest slot on top.
+    kept: IndexedHeap<true>,
+    slot: Vec<u64>,
+    state: Vec<State>,
+    free: Vec<Handle>,
+    displaced: usize,
+    closed: bool,
+}
+
+impl Pool {
+    /// A pool that keeps at most `max_slots` (at least 1) connections.
+    pub fn new(max_slots: usize) -> Self {
+        Self {
+            max_slots: max_slots.max(1),
+            idle: IndexedHeap::new(),
+            kept: IndexedHeap::new(),
+            slot: Vec::new(),
+            state: Vec::new(),
+            free: Vec::new(),
+            displaced: 0,
+            closed: false,
+        }
+    }
+
+    pub fn max_slots(&self) -> usize {
+        self.max_slots
+    }
+
+    /// Slots held: kept entries, idle or leased, not displaced.
+    #[inline]
+    pub fn slot_count(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn state(&self, handle: Handle) -> State {
+        self.state.get(handle as usize).copied().unwrap_or(State::Free)
+    }
+
+    /// The slot of a handle in use.
+    pub fn slot(&self, handle: Handle) -> Option<u64> {
+        (self.state(handle) != State::Free).then(|| self.slot[handle as usize])
+    }
+
+    /// Offers a new connection on `slot`. With `lease`, a kept entry is lent
+    /// at once instead of going idle (a waiter takes it).
+    pub fn offer(&mut self, slot: u64, lease: bool) -> Result<Offer, Misuse> {
+        if slot > MAX_SLOT {
+            return Err(Misuse::SlotTooLarge(slot));
+        }
+        if self.closed {
+            return Ok(Offer::Closed);
+        }
+        let mut displaced = None;
+        if self.kept.len() >= self.max_slots {
+            let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
+            if highest <= slot {
+                return Ok(Offer::Full { highest });
+            }
+            self.kept.remove(victim);
+            let was_leased = match self.state[victim as usize] {
+                State::Idle => {
+                    self.idle.remove(victim);
+                    false
+                }
+                State::Leased => true,
+                s => unreachable!("kept heap held a {s:?} entry"),
+            };
+            displaced = Some(Displacement { handle: victim, slot: highest, was_leased });
+        }
+        // Allocate before freeing the victim, so the two handles differ.
+        let handle = self.allocate(slot);
+        self.kept.push(slot, handle);
+        if lease {
+            self.state[handle as usize] = State::Leased;
+        } else {
+            self.state[handle as usize] = State::Idle;
+            self.idle.push(slot, handle);
+        }
+        if let Some(d) = displaced {
+            if d.was_leased {
+                self.state[d.handle as usize] = State::Displaced;
+                self.displaced += 1;
+            } else {
+                self.release_handle(d.handle);
+            }
+        }
+        Ok(Offer::Kept { handle, displaced })
+    }
+
+    /// Lends the idle entry with the lowest slot.
+    #[inline]
+    pub fn lease(&mut self) -> Option<Handle> {
+        let (_, handle) = self.idle.pop()?;
+        self.state[handle as usize] = State::Leased;
+        Some(handle)
+    }
+
+    /// Takes back a lent entry.
+    #[inline]
+    pub fn release(&mut self, handle: Handle) -> Result<Release, Misuse> {
+        match self.state(handle) {
+            State::Leased if !self.closed => {
+                self.state[handle as usize] = State::Idle;
+                self.idle.push(self.slot[handle as usize], handle);
+                Ok(Release::Idle)
+            }
+            State::Leased => {
+                self.kept.remove(handle);
+                self.release_handle(handle);
+                Ok(Release::Destroy)
+            }
+            State::Displaced => {
+                self.displaced -= 1;
+                self.release_handle(handle);
+                Ok(Release::Destroy)
+            }
+            s => Err(Misuse::NotLeased(handle, s)),
+        }
+    }
+
+    /// Forgets an entry whose connection died, freeing its slot (unless it was
+    /// displaced, which had already given its slot away). Returns the state it
+    /// was in.
+    pub fn remove(&mut self, handle: Handle) -> Result<State, Misuse> {
+        let state = self.state(handle);
+        match state {
+            State::Free => return Err(Misuse::NotInUse(handle)),
+            State::Idle => {
+                self.idle.remove(handle);
+                self.kept.remove(handle);
+            }
+            State::Leased => {
+                self.kept.remove(handle);
+            }
+            State::Displaced => self.displaced -= 1,
+        }
+        self.release_handle(handle);
+        Ok(state)
+    }
+
+    /// Closes the pool: nothing is kept or lent from now on. Frees and returns
+    /// the idle entries (destroy them now); leased ones are destroyed when
+    /// returned. Closing twice returns nothing the second time.
+    pub fn close(&mut self) -> Vec<Handle> {
+        self.closed = true;
+        let idle: Vec<Handle> = self.idle.iter().map(|(_, h)| h).collect();
+        self.idle.clear();
+        for &h in &idle {
+            self.kept.remove(h);
+            self.release_handle(h);
+        }
+        idle
+    }
+
+    pub fn stats(&self) -> Stats {
+        let slot_count = self.kept.len();
+        let idle = self.idle.len();
+        Stats {
+            max_slots: self.max_slots,
+            slot_count,
+            idle,
+            leased: slot_count - idle,
+            displaced: self.displaced,
+            lowest: self.kept.iter().map(|(s, _)| s).min(),
+            highest: self.kept.peek().map(|(s, _)| s),
+            closed: self.closed,
+        }
+    }
+
+    /// Handles in use, i.e. a bound on the caller's handle table.
+    pub fn handles_in_use(&self) -> usize {
+        self.state.len() - self.free.len()
+    }
+
+    fn allocate(&mut self, slot: u64) -> Handle {
+        match self.free.pop() {
+            Some(h) => {
+                self.slot[h as usize] = slot;
+                h
+            }
+            None => {
+                let h = Handle::try_from(self.state.len()).expect("more than 2^32 handles");
+                self.slot.push(slot);
+                self.state.push(State::Free);
+                h
+            }
+        }
+    }
+
+    fn release_handle(&mut self, handle: Handle) {
+        self.state[handle as usize] = State::Free;
+        self.free.push(handle);
+    }
+
+    /// Checks every invariant (tests only): heaps hold exactly the idle and
+    /// kept entries, nothing exceeds `max_slots`, handles are accounted for.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) {
+        let count = |s: State| self.state.iter().filter(|&&x| x == s).count();
+        let (idle, leased, displaced) = (count(State::Idle), count(State::Leased), count(State::Displaced));
+        assert_eq!(self.idle.len(), idle, "idle heap size");
+        assert_eq!(self.kept.len(), idle + leased, "kept heap size");
+        assert_eq!(self.displaced, displaced, "displaced count");
+        assert!(self.kept.len() <= self.max_slots, "over max_slots");
+        assert_eq!(self.free.len(), count(State::Free), "free list");
+        for (h, &s) in self.state.iter().enumerate() {
+            let h = h as Handle;
+            assert_eq!(self.idle.contains(h), s == State::Idle, "idle membership of {h}");
+            assert_eq!(self.kept.contains(h), matches!(s, State::Idle | State::Leased), "kept membership of {h}");
+        }
+        if self.closed {
+            assert_eq!(idle, 0, "idle entries in a closed pool");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
