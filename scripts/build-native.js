@@ -37,7 +37,7 @@ function cargoCommand() {
 function howToGetRust(abi) {
   return (
     `To build ${CRATE} for ${platform.describePlatform()} (${abi}) from source, install Rust ` +
-    '(https://rustup.rs, or your system package manager: cargo and rustc 1.80 or newer) and run ' +
+    '(stable cargo and rustc: https://rustup.rs, or your system package manager), then run ' +
     `\`node scripts/install.js\` in ${ROOT} (or \`npm rebuild ${CRATE}\` from your project).`
   )
 }
