@@ -198,13 +198,57 @@ impl Pool {
         Some(handle)
     }
 
+    /// Takes back the lent entries in `returned`, then lends the idle entry
+    /// with the lowest slot: the same as `release` of each then `lease`, but a
+    /// returned entry that would be lent straight away never goes through the
+    /// heap (a get+return+get loop costs no heap work at all). Handles that
+    /// are not lent out are skipped, as `release` would refuse them.
+    pub fn release_all_then_lease(&mut self, returned: &[Handle]) -> Option<Handle> {
+        // The best returned candidate, held aside from the heap.
+        let mut best: Option<(u64, Handle)> = None;
+        for &h in returned {
+            if best.is_some_and(|(_, b)| b == h) {
+                continue; // returned twice in one batch: the second is refused
+            }
+            if self.state(h) != State::Leased || self.closed {
+                // Displaced, closed or bogus: `release` decides (it frees or
+                // refuses), nothing to lend.
+                let _ = self.release(h);
+                continue;
+            }
+            let key = (self.slot[h as usize], h);
+            match best {
+                Some(b) if b <= key => self.push_idle(key),
+                Some(b) => {
+                    self.push_idle(b);
+                    best = Some(key);
+                }
+                None => best = Some(key),
+            }
+        }
+        match (best, self.idle.peek()) {
+            (Some(b), Some(top)) if top < b => {
+                self.push_idle(b);
+                self.lease()
+            }
+            // The held-aside entry is still `Leased`: lending it is a no-op.
+            (Some((_, h)), _) => Some(h),
+            (None, _) => self.lease(),
+        }
+    }
+
+    #[inline]
+    fn push_idle(&mut self, (slot, handle): (u64, Handle)) {
+        self.state[handle as usize] = State::Idle;
+        self.idle.push(slot, handle);
+    }
+
     /// Takes back a lent entry.
     #[inline]
     pub fn release(&mut self, handle: Handle) -> Result<Release, Misuse> {
         match self.state(handle) {
             State::Leased if !self.closed => {
-                self.state[handle as usize] = State::Idle;
-                self.idle.push(self.slot[handle as usize], handle);
+                self.push_idle((self.slot[handle as usize], handle));
                 Ok(Release::Idle)
             }
             State::Leased => {

@@ -140,6 +140,23 @@ fn slots_beyond_safe_integers_are_refused() {
 }
 
 #[test]
+fn returned_entry_lent_straight_back_skips_the_heap() {
+    let mut p = Pool::new(4);
+    let low = kept(p.offer(1, false).unwrap()).0;
+    let high = kept(p.offer(5, false).unwrap()).0;
+    assert_eq!(p.lease(), Some(low));
+    assert_eq!(p.release_all_then_lease(&[low]), Some(low));
+    assert_eq!(p.state(high), State::Idle);
+    assert_eq!(p.lease(), Some(high));
+    // Returned twice in one batch: lent once, the duplicate refused.
+    assert_eq!(p.release_all_then_lease(&[high, high, low]), Some(low));
+    assert_eq!(p.state(high), State::Idle);
+    assert_eq!(p.release_all_then_lease(&[]), Some(high));
+    assert_eq!(p.release_all_then_lease(&[]), None);
+    p.check_invariants();
+}
+
+#[test]
 fn memory_is_bounded_by_pool_size_not_operations() {
     // D1: the original grew its max heap on every get/return cycle.
     let mut p = Pool::new(100);
@@ -276,7 +293,25 @@ fn randomized_against_model() {
                         Err(_) => {}
                     }
                 }
-                85..=98 => {
+                85..=91 => {
+                    // A batch of returns then a lease, as the binding applies them.
+                    let batch: Vec<Handle> = (0..rng.below(4)).map(|_| rng.below(max as u64 + 4) as Handle).collect();
+                    for &h in &batch {
+                        match m.entries.get(&h).map(|e| e.1) {
+                            Some(State::Leased) if !m.closed => m.entries.get_mut(&h).unwrap().1 = State::Idle,
+                            Some(State::Leased) | Some(State::Displaced) => {
+                                m.entries.remove(&h);
+                            }
+                            _ => {}
+                        }
+                    }
+                    let expect = m.lowest_idle();
+                    assert_eq!(p.release_all_then_lease(&batch), expect, "{ctx}: batch {batch:?}");
+                    if let Some(h) = expect {
+                        m.entries.get_mut(&h).unwrap().1 = State::Leased;
+                    }
+                }
+                92..=98 => {
                     let h = rng.below(max as u64 + 4) as Handle;
                     match m.entries.remove(&h) {
                         Some((_, s)) => assert_eq!(p.remove(h), Ok(s), "{ctx}"),
