@@ -1,0 +1,412 @@
+//! A fleet in one process: servers and clients on loopback, snapshots of the
+//! load per server, and the scenarios the `fleet` example runs.
+
+use crate::client::{quantile, Client, ClientConfig, Directory};
+use crate::rng::Rng;
+use crate::server::Server;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    pub client: ClientConfig,
+    /// How long a server takes to answer a request.
+    pub server_delay: Duration,
+    pub seed: u64,
+}
+
+pub struct Fleet {
+    pub cfg: FleetConfig,
+    pub dir: Arc<Directory>,
+    pub servers: Vec<Server>,
+    pub clients: Vec<Client>,
+    start: Instant,
+}
+
+/// The fleet at one instant.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// Since the fleet started.
+    pub at: Duration,
+    /// Pooled connections per server (every server ever started).
+    pub pooled: Vec<i64>,
+    /// Requests answered per server since it started.
+    pub answered: Vec<u64>,
+    pub alive: Vec<bool>,
+    pub ok: u64,
+    pub failed: u64,
+    pub no_connection: u64,
+    pub connect_failures: u64,
+    pub displaced: u64,
+    pub latency: Vec<u64>,
+}
+
+impl Snapshot {
+    pub fn total_pooled(&self) -> i64 {
+        self.pooled.iter().sum()
+    }
+
+    /// Pooled connections of the live servers.
+    pub fn alive_pooled(&self) -> Vec<f64> {
+        self.pooled.iter().zip(&self.alive).filter(|(_, &a)| a).map(|(&p, _)| p as f64).collect()
+    }
+}
+
+/// max/mean (1.00 is perfect) and min/mean of some per-server figures.
+pub fn spread(values: &[f64]) -> (f64, f64) {
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    if mean <= 0.0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let max = values.iter().cloned().fold(f64::MIN, f64::max);
+    let min = values.iter().cloned().fold(f64::MAX, f64::min);
+    (max / mean, min / mean)
+}
+
+impl Fleet {
+    /// An empty fleet with room for `capacity` servers.
+    pub fn new(cfg: FleetConfig, capacity: usize) -> Fleet {
+        Fleet { cfg, dir: Arc::new(Directory::new(capacity)), servers: Vec::new(), clients: Vec::new(), start: Instant::now() }
+    }
+
+    /// Starts `n` servers and makes them known to every client. Returns their
+    /// indices.
+    pub async fn add_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>> {
+        let from = self.servers.len();
+        for _ in 0..n {
+            let s = Server::start(self.cfg.server_delay).await?;
+            let i = self.dir.add_server(s.addr());
+            debug_assert_eq!(i, self.servers.len());
+            self.servers.push(s);
+        }
+        Ok(from..self.servers.len())
+    }
+
+    /// Starts `m` clients, each with its own seed.
+    pub fn add_clients(&mut self, m: usize) {
+        for _ in 0..m {
+            let seed = self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.clients.len() as u64);
+            self.clients.push(Client::start(self.cfg.client.clone(), self.dir.clone(), seed));
+        }
+    }
+
+    pub fn kill(&self, server: usize) {
+        self.servers[server].kill();
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let m = &self.dir.metrics;
+        let n = self.servers.len();
+        Snapshot {
+            at: self.start.elapsed(),
+            pooled: self.dir.pooled[..n].iter().map(|a| a.load(Relaxed)).collect(),
+            answered: self.servers.iter().map(|s| s.stats().answered.load(Relaxed)).collect(),
+            alive: self.servers.iter().map(|s| !s.is_killed()).collect(),
+            ok: m.requests_ok.load(Relaxed),
+            failed: m.requests_failed.load(Relaxed),
+            no_connection: m.requests_no_connection.load(Relaxed),
+            connect_failures: m.connect_failures.load(Relaxed),
+            displaced: m.displaced.load(Relaxed),
+            latency: m.latency_snapshot(),
+        }
+    }
+
+    /// Open connections kept by pools, at most.
+    pub fn capacity(&self) -> i64 {
+        (self.clients.len() * self.cfg.client.max_slots) as i64
+    }
+}
+
+/// Load per server over time, for the charts.
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    /// (seconds since the phase began, pooled connections per server).
+    pub points: Vec<(f64, Vec<i64>)>,
+}
+
+impl Series {
+    fn push(&mut self, t0: Duration, s: &Snapshot) {
+        self.points.push(((s.at.saturating_sub(t0)).as_secs_f64(), s.pooled.clone()));
+    }
+}
+
+/// Steady state over a window.
+#[derive(Clone, Debug)]
+pub struct Steady {
+    pub servers: usize,
+    pub clients: usize,
+    /// Seconds from start until the pools held 99% of their slots.
+    pub fill_secs: Option<f64>,
+    pub window_secs: f64,
+    pub conn_mean: f64,
+    /// Of each server's connections averaged over the window.
+    pub conn_max_mean: f64,
+    pub conn_min_mean: f64,
+    /// At the last instant of the window.
+    pub conn_max_mean_now: f64,
+    pub req_per_sec: f64,
+    pub req_max_mean: f64,
+    pub req_min_mean: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub failed: u64,
+    pub no_connection: u64,
+    /// Displacements per second (the churn that balancing costs).
+    pub displaced_per_sec: f64,
+    /// What a random assignment of as many connections would give (computed).
+    pub random_max_mean: f64,
+}
+
+fn ms(d: Option<Duration>) -> f64 {
+    d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Samples every `period` for `span`, passing each snapshot to `f`; stops
+/// early when `f` says so.
+pub async fn watch(fleet: &Fleet, period: Duration, span: Duration, mut f: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+    let end = tokio::time::Instant::now() + span;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = fleet.snapshot();
+        if f(&s) || tokio::time::Instant::now() >= end {
+            return s;
+        }
+    }
+}
+
+/// Expected max/mean of a random assignment: each client holds `slots`
+/// connections to distinct servers chosen at random (averaged over 20 draws).
+pub fn random_assignment_max_mean(servers: usize, clients: usize, slots: usize, seed: u64) -> f64 {
+    let mut rng = Rng::new(seed);
+    let slots = slots.min(servers);
+    let draws = 20;
+    let mut sum = 0.0;
+    for _ in 0..draws {
+        let mut load = vec![0u32; servers];
+        let mut chosen = Vec::with_capacity(slots);
+        for _ in 0..clients {
+            chosen.clear();
+            while chosen.len() < slots {
+                let s = rng.below(servers);
+                if !chosen.contains(&s) {
+                    chosen.push(s);
+                    load[s] += 1;
+                }
+            }
+        }
+        let v: Vec<f64> = load.iter().map(|&l| l as f64).collect();
+        sum += spread(&v).0;
+    }
+    sum / draws as f64
+}
+
+/// Waits for the pools to fill, lets the balance settle for `settle`, then
+/// measures over `window`. `series` gets the load through it all.
+pub async fn steady(fleet: &Fleet, settle: Duration, window: Duration, series: &mut Series) -> Steady {
+    let ri = fleet.cfg.client.roving_interval;
+    let t0 = Duration::ZERO;
+    let cap = fleet.capacity();
+    let mut fill_secs = None;
+    watch(fleet, ri, ri * 400, |s| {
+        series.push(t0, s);
+        if s.total_pooled() as f64 >= 0.99 * cap as f64 {
+            fill_secs = Some(s.at.as_secs_f64());
+            true
+        } else {
+            false
+        }
+    })
+    .await;
+    watch(fleet, ri, settle, |s| {
+        series.push(t0, s);
+        false
+    })
+    .await;
+    let before = fleet.snapshot();
+    let mut sum = vec![0f64; fleet.servers.len()];
+    let mut samples = 0;
+    let after = watch(fleet, ri, window, |s| {
+        series.push(t0, s);
+        for (a, &p) in sum.iter_mut().zip(&s.pooled) {
+            *a += p as f64;
+        }
+        samples += 1;
+        false
+    })
+    .await;
+    let secs = (after.at - before.at).as_secs_f64();
+    let avg: Vec<f64> = sum.iter().map(|&a| a / samples.max(1) as f64).collect();
+    let (conn_max_mean, conn_min_mean) = spread(&avg);
+    let reqs: Vec<f64> = after.answered.iter().zip(&before.answered).map(|(a, b)| (a - b) as f64).collect();
+    let (req_max_mean, req_min_mean) = spread(&reqs);
+    let lat: Vec<u64> = after.latency.iter().zip(&before.latency).map(|(a, b)| a - b).collect();
+    Steady {
+        servers: fleet.servers.len(),
+        clients: fleet.clients.len(),
+        fill_secs,
+        window_secs: secs,
+        conn_mean: avg.iter().sum::<f64>() / avg.len() as f64,
+        conn_max_mean,
+        conn_min_mean,
+        conn_max_mean_now: spread(&after.alive_pooled()).0,
+        req_per_sec: reqs.iter().sum::<f64>() / secs,
+        req_max_mean,
+        req_min_mean,
+        p50_ms: ms(quantile(&lat, 0.5)),
+        p99_ms: ms(quantile(&lat, 0.99)),
+        failed: after.failed - before.failed,
+        no_connection: after.no_connection - before.no_connection,
+        displaced_per_sec: (after.displaced - before.displaced) as f64 / secs,
+        random_max_mean: random_assignment_max_mean(
+            fleet.servers.len(),
+            fleet.clients.len(),
+            fleet.cfg.client.max_slots,
+            fleet.cfg.seed,
+        ),
+    }
+}
+
+/// Adding servers: how long until they hold their share.
+#[derive(Clone, Debug)]
+pub struct ScaleOut {
+    pub added: usize,
+    pub mean_before: f64,
+    pub mean_after: f64,
+    /// Seconds until the new servers together average 50% / 80% of the mean.
+    pub avg_half_secs: Option<f64>,
+    pub avg_80_secs: Option<f64>,
+    /// Seconds until every new server holds at least 80% of the mean (within 20%).
+    pub all_80_secs: Option<f64>,
+    /// At the end of the phase.
+    pub new_share_end: f64,
+    pub conn_max_mean_end: f64,
+    pub failed: u64,
+    pub no_connection: u64,
+    pub displaced: u64,
+    pub phase_secs: f64,
+}
+
+pub async fn scale_out(fleet: &mut Fleet, add: usize, span: Duration, series: &mut Series) -> std::io::Result<ScaleOut> {
+    let ri = fleet.cfg.client.roving_interval;
+    let before = fleet.snapshot();
+    let mean_before = before.alive_pooled().iter().sum::<f64>() / before.alive_pooled().len() as f64;
+    let t0 = before.at;
+    series.push(t0, &before);
+    let new = fleet.add_servers(add).await?;
+    let t_added = fleet.snapshot().at;
+    let since = |s: &Snapshot| (s.at - t_added).as_secs_f64();
+    let (mut half, mut avg80, mut all80) = (None, None, None);
+    let mut share = 0.0;
+    let last = watch(fleet, ri / 2, span, |s| {
+        series.push(t0, s);
+        let alive = s.alive_pooled();
+        let mean = alive.iter().sum::<f64>() / alive.len() as f64;
+        let fresh: Vec<f64> = s.pooled[new.clone()].iter().map(|&p| p as f64).collect();
+        share = fresh.iter().sum::<f64>() / fresh.len() as f64 / mean;
+        if share >= 0.5 && half.is_none() {
+            half = Some(since(s));
+        }
+        if share >= 0.8 && avg80.is_none() {
+            avg80 = Some(since(s));
+        }
+        if all80.is_none() && fresh.iter().all(|&p| p >= 0.8 * mean) {
+            all80 = Some(since(s));
+        }
+        false
+    })
+    .await;
+    let alive = last.alive_pooled();
+    Ok(ScaleOut {
+        added: add,
+        mean_before,
+        mean_after: alive.iter().sum::<f64>() / alive.len() as f64,
+        avg_half_secs: half,
+        avg_80_secs: avg80,
+        all_80_secs: all80,
+        new_share_end: share,
+        conn_max_mean_end: spread(&alive).0,
+        failed: last.failed - before.failed,
+        no_connection: last.no_connection - before.no_connection,
+        displaced: last.displaced - before.displaced,
+        phase_secs: since(&last),
+    })
+}
+
+/// Killing servers: what failed, and how long until the pools are whole.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub killed: usize,
+    /// Connections the killed servers held.
+    pub lost: i64,
+    pub pooled_before: i64,
+    /// Requests lent a connection that died under them.
+    pub failed: u64,
+    /// Requests that found no idle connection in their pool.
+    pub no_connection: u64,
+    pub ok: u64,
+    /// Seconds until the pools hold 99% / 100% of what they held before.
+    pub refill_99_secs: Option<f64>,
+    pub refill_full_secs: Option<f64>,
+    /// Seconds until the connections max/mean is back within 10% of before.
+    pub balance_secs: Option<f64>,
+    pub conn_max_mean_before: f64,
+    pub conn_max_mean_end: f64,
+    /// Connect attempts to the dead servers (back-off keeps this low).
+    pub connect_failures: u64,
+    pub phase_secs: f64,
+}
+
+pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut Series) -> Failure {
+    let ri = fleet.cfg.client.roving_interval;
+    let before = fleet.snapshot();
+    let t0 = before.at;
+    series.push(t0, &before);
+    let balance_before = spread(&before.alive_pooled()).0;
+    let pooled_before = before.total_pooled();
+    let lost = kill.iter().map(|&k| before.pooled[k]).sum();
+    for &k in kill {
+        fleet.kill(k);
+    }
+    let t_kill = fleet.snapshot().at;
+    let since = |s: &Snapshot| (s.at - t_kill).as_secs_f64();
+    let (mut r99, mut r100, mut bal) = (None, None, None);
+    let mut dipped = false;
+    let last = watch(fleet, ri / 2, span, |s| {
+        series.push(t0, s);
+        let total = s.total_pooled();
+        dipped |= total < pooled_before;
+        if dipped && r99.is_none() && total as f64 >= 0.99 * pooled_before as f64 {
+            r99 = Some(since(s));
+        }
+        if dipped && r100.is_none() && total >= pooled_before {
+            r100 = Some(since(s));
+        }
+        if dipped && bal.is_none() && total as f64 >= 0.99 * pooled_before as f64 && spread(&s.alive_pooled()).0 <= balance_before * 1.1 {
+            bal = Some(since(s));
+        }
+        false
+    })
+    .await;
+    Failure {
+        killed: kill.len(),
+        lost,
+        pooled_before,
+        failed: last.failed - before.failed,
+        no_connection: last.no_connection - before.no_connection,
+        ok: last.ok - before.ok,
+        refill_99_secs: r99,
+        refill_full_secs: r100,
+        balance_secs: bal,
+        conn_max_mean_before: balance_before,
+        conn_max_mean_end: spread(&last.alive_pooled()).0,
+        connect_failures: last.connect_failures - before.connect_failures,
+        phase_secs: since(&last),
+    }
+}
