@@ -1,0 +1,732 @@
+'use strict';
+
+// npm run bench  (node --expose-gc bench/index.js)
+//
+// One process; every implementation measured on the same workloads with the
+// same fake sockets (bench/fake-socket.js: an EventEmitter with destroy(), no
+// I/O), interleaved round by round (the order rotates every round), one
+// discarded warm-up round, then the median of ROUNDS rounds. Each measurement
+// gets a fresh pool and fresh sockets, built outside the timed region, and a
+// full GC before it starts.
+//
+// Implementations:
+//   native         require('..'), this package (skipped as n/a while absent)
+//   original       bench/original.js, a cost-faithful model of 0.1.5
+//   floor          bench/floor.js, plain-JS typed-array heap, no checks
+//   generic-pool   generic-pool 3.9.0 acquire/release (async)
+//   waiting-floor  bench/waiting-floor.js, minimal JS waiting pool (acquire rows)
+//
+// Environment: BENCH_ROUNDS (default 7), BENCH_SCALE (multiplies every
+// iteration count; 0.05 for a smoke run), BENCH_ONLY (comma-separated workload
+// ids: getreturn,churn,acquire,contended,memory), BENCH_OUT (output folder).
+
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const { performance } = require('perf_hooks');
+
+const Original = require('./original.js');
+const Floor = require('./floor.js');
+const WaitingFloor = require('./waiting-floor.js');
+const { makeSockets } = require('./fake-socket.js');
+const { getReturnChart } = require('./chart.js');
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 7);
+const SCALE = Number(process.env.BENCH_SCALE) || 1;
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const OUT = process.env.BENCH_OUT || path.join(__dirname, 'out');
+const DOCS_SVG = path.join(__dirname, '..', 'docs', 'bench-get-return.svg');
+const wants = (id) => !ONLY || ONLY.has(id);
+const scaled = (n, min = 1) => Math.max(min, Math.round(n * SCALE));
+
+const CONFIG = {
+  rounds: ROUNDS,
+  warmupRounds: 1,
+  scale: SCALE,
+  getReturn: { sizes: [100, 10000, 100000], syncCycles: scaled(1_000_000, 1000), asyncCycles: scaled(100_000, 100) },
+  churn: { maxSlots: 1000, slotRange: 2000, steps: scaled(200_000, 1000), mix: 'offer 70%, lend 10%, return 10%, leased socket dies (close) and is returned 10%', maxHeld: 64 },
+  acquire: { poolSize: 100, cycles: scaled(200_000, 200) },
+  contended: { connections: 100, callers: 800, acquisitions: scaled(200_000, 800) },
+  memory: { poolSize: 100, cycles: scaled(10_000_000, 10000) },
+  seed: 0xc0115e,
+};
+
+const gc = typeof global.gc === 'function' ? global.gc : null;
+function collect() {
+  if (gc) {
+    gc();
+    gc();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// implementations
+
+function loadNative() {
+  try {
+    const Native = require('..');
+    if (typeof Native !== 'function') return { error: 'require(\'..\') is not a constructor' };
+    const probe = new Native({ MAX_SLOTS: 2 });
+    for (const m of ['newConnection', 'getConnection', 'returnConnection']) {
+      if (typeof probe[m] !== 'function') return { error: `no ${m}()` };
+    }
+    probe.on('error', () => {});
+    const hasAcquire = typeof probe.acquire === 'function';
+    if (typeof probe.close === 'function') probe.close();
+    return { Native, hasAcquire };
+  } catch (err) {
+    return { error: `require('..') failed: ${String(err && err.message).split('\n')[0]}` };
+  }
+}
+
+let genericPool = null;
+try {
+  genericPool = require('generic-pool');
+} catch {
+  genericPool = null;
+}
+
+const native = loadNative();
+
+const IMPLS = {
+  native: { label: 'native (this package)', available: !native.error, reason: native.error },
+  original: { label: 'original 0.1.5 (model)', available: true },
+  floor: { label: 'plain-JS floor', available: true },
+  'generic-pool': { label: 'generic-pool 3.9.0', available: !!genericPool, reason: genericPool ? undefined : 'generic-pool not installed' },
+  'waiting-floor': { label: 'JS waiting floor', available: true },
+};
+
+function syncCtor(name) {
+  if (name === 'native') return native.Native;
+  if (name === 'original') return Original;
+  if (name === 'floor') return Floor;
+  throw new Error(name);
+}
+
+function newPool(name, maxSlots) {
+  const pool = new (syncCtor(name))({ MAX_SLOTS: maxSlots });
+  if (typeof pool.on === 'function') pool.on('error', onPoolError);
+  return pool;
+}
+
+let poolErrors = 0;
+function onPoolError() {
+  poolErrors++;
+}
+
+// One loop function per implementation, compiled separately, so that each has
+// its own type feedback and no call site in the timed loop goes polymorphic.
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const loopCache = new Map();
+function loopFor(kind, name) {
+  const key = `${kind}:${name}`;
+  if (!loopCache.has(key)) {
+    const tag = `// ${key}\n`;
+    let fn;
+    if (kind === 'sync') {
+      fn = new Function('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = pool.getConnection(); pool.returnConnection(s); }`);
+    } else if (kind === 'gp') {
+      fn = new AsyncFunction('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.release(s); }`);
+    } else if (kind === 'acquire') {
+      fn = new AsyncFunction('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.returnConnection(s); }`);
+    } else if (kind === 'contended') {
+      const release = name === 'generic-pool' ? 'release' : 'returnConnection';
+      fn = new AsyncFunction('pool', 'state', 'immediate', `${tag}while (state.left > 0) { state.left--; const s = await pool.acquire(); await immediate(); pool.${release}(s); }`);
+    } else if (kind === 'churn') {
+      fn = new Function('pool', 'ops', 'slots', 'offers', 'held', 'maxHeld', `${tag}
+        let next = 0;
+        for (let i = 0; i < ops.length; i++) {
+          let op = ops[i];
+          if (op === 1 && held.length >= maxHeld) op = 2;
+          else if (op === 2 && held.length === 0) op = 1;
+          if (op === 0) {
+            pool.newConnection(slots[i], offers[next++]);
+          } else if (op === 1) {
+            const s = pool.getConnection();
+            if (s !== undefined) held.push(s);
+          } else if (op === 2) {
+            pool.returnConnection(held.shift());
+          } else if (held.length > 0) {
+            const s = held.shift();
+            s.emit('close');
+            pool.returnConnection(s);
+          }
+        }
+        return next;`);
+    } else {
+      throw new Error(kind);
+    }
+    loopCache.set(key, fn);
+  }
+  return loopCache.get(key);
+}
+
+// ---------------------------------------------------------------------------
+// seeded randomness, shared by every implementation
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return function rand() {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffledSlots(n, seed) {
+  const rand = mulberry32(seed);
+  const a = new Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+  return a;
+}
+
+const fillOrder = new Map();
+function slotsFor(size) {
+  if (!fillOrder.has(size)) fillOrder.set(size, shuffledSlots(size, CONFIG.seed + size));
+  return fillOrder.get(size);
+}
+
+function churnScript() {
+  const { steps, slotRange, maxSlots } = CONFIG.churn;
+  const rand = mulberry32(CONFIG.seed ^ 0x5eed);
+  const ops = new Uint8Array(steps);
+  const slots = new Float64Array(steps);
+  let offers = 0;
+  for (let i = 0; i < steps; i++) {
+    const r = rand();
+    ops[i] = r < 0.7 ? 0 : r < 0.8 ? 1 : r < 0.9 ? 2 : 3;
+    slots[i] = Math.floor(rand() * slotRange);
+    if (ops[i] === 0) offers++;
+  }
+  const initial = new Float64Array(maxSlots);
+  for (let i = 0; i < maxSlots; i++) initial[i] = Math.floor(rand() * slotRange);
+  return { ops, slots, offers, initial };
+}
+
+// ---------------------------------------------------------------------------
+// measurements (each returns ns per operation)
+
+const now = () => performance.now();
+
+function fillPool(pool, size) {
+  const sockets = makeSockets(size);
+  const slots = slotsFor(size);
+  for (let i = 0; i < size; i++) pool.newConnection(slots[i], sockets[i]);
+  return { sockets, lowest: sockets[slots.indexOf(0)] };
+}
+
+function measureGetReturn(name, size, cycles) {
+  const pool = newPool(name, size);
+  const { lowest } = fillPool(pool, size);
+  const s = pool.getConnection();
+  if (s !== lowest) throw new Error(`${name}: getConnection() did not lend the lowest slot`);
+  pool.returnConnection(s);
+  const loop = loopFor('sync', name);
+  collect();
+  const t0 = now();
+  loop(pool, cycles);
+  const t1 = now();
+  const check = pool.getConnection();
+  if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the run`);
+  return ((t1 - t0) * 1e6) / cycles;
+}
+
+function immediate() {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function newGenericPool(size) {
+  const sockets = makeSockets(size);
+  let next = 0;
+  const pool = genericPool.createPool(
+    {
+      create: () => Promise.resolve(sockets[next++]),
+      destroy: (socket) => {
+        socket.destroy();
+        return Promise.resolve();
+      },
+    },
+    { max: size, min: size },
+  );
+  while (pool.available < size) await immediate();
+  return pool;
+}
+
+async function measureGenericGetReturn(size, cycles) {
+  const pool = await newGenericPool(size);
+  const loop = loopFor('gp', 'generic-pool');
+  collect();
+  const t0 = now();
+  await loop(pool, cycles);
+  const t1 = now();
+  return ((t1 - t0) * 1e6) / cycles;
+}
+
+function measureChurn(name, script) {
+  const { maxSlots, maxHeld } = CONFIG.churn;
+  const pool = newPool(name, maxSlots);
+  const initial = makeSockets(maxSlots);
+  for (let i = 0; i < maxSlots; i++) pool.newConnection(script.initial[i], initial[i]);
+  const offers = makeSockets(script.offers, maxSlots);
+  const loop = loopFor('churn', name);
+  collect();
+  const t0 = now();
+  const used = loop(pool, script.ops, script.slots, offers, [], maxHeld);
+  const t1 = now();
+  if (used !== script.offers) throw new Error('churn script mismatch');
+  return ((t1 - t0) * 1e6) / script.ops.length;
+}
+
+// untimed: what the churn script does to each pool (kept / displaced / refused)
+function churnMix(name, script) {
+  const { maxSlots, maxHeld } = CONFIG.churn;
+  const pool = newPool(name, maxSlots);
+  const initial = makeSockets(maxSlots);
+  for (let i = 0; i < maxSlots; i++) pool.newConnection(script.initial[i], initial[i]);
+  const offers = makeSockets(script.offers, maxSlots);
+  const mix = { kept: 0, keptAfterDisplacing: 0, refused: 0, lent: 0, returned: 0, died: 0, finalSlotCount: 0 };
+  const held = [];
+  let next = 0;
+  for (let i = 0; i < script.ops.length; i++) {
+    let op = script.ops[i];
+    if (op === 1 && held.length >= maxHeld) op = 2;
+    else if (op === 2 && held.length === 0) op = 1;
+    if (op === 0) {
+      const socket = offers[next++];
+      const before = pool.slotCount;
+      pool.newConnection(script.slots[i], socket);
+      if (socket.destroyed) mix.refused++;
+      else if (before < maxSlots) mix.kept++;
+      else mix.keptAfterDisplacing++;
+    } else if (op === 1) {
+      const s = pool.getConnection();
+      if (s !== undefined) {
+        held.push(s);
+        mix.lent++;
+      }
+    } else if (op === 2) {
+      pool.returnConnection(held.shift());
+      mix.returned++;
+    } else if (held.length > 0) {
+      const s = held.shift();
+      s.emit('close');
+      pool.returnConnection(s);
+      mix.died++;
+    }
+  }
+  mix.finalSlotCount = pool.slotCount;
+  return mix;
+}
+
+async function measureAcquire(name, size, cycles) {
+  let pool;
+  let loop;
+  if (name === 'generic-pool') {
+    pool = await newGenericPool(size);
+    loop = loopFor('gp', 'generic-pool-acquire');
+  } else {
+    pool = name === 'native' ? newPool('native', size) : new WaitingFloor();
+    fillPool(pool, size);
+    loop = loopFor('acquire', name);
+  }
+  collect();
+  const t0 = now();
+  await loop(pool, cycles);
+  const t1 = now();
+  return ((t1 - t0) * 1e6) / cycles;
+}
+
+async function measureContended(name, connections, callers, acquisitions) {
+  let pool;
+  if (name === 'generic-pool') {
+    pool = await newGenericPool(connections);
+  } else {
+    pool = name === 'native' ? newPool('native', connections) : new WaitingFloor();
+    fillPool(pool, connections);
+  }
+  const worker = loopFor('contended', name);
+  const state = { left: acquisitions };
+  collect();
+  const t0 = now();
+  const workers = [];
+  for (let i = 0; i < callers; i++) workers.push(worker(pool, state, immediate));
+  await Promise.all(workers);
+  const t1 = now();
+  return ((t1 - t0) * 1e6) / acquisitions;
+}
+
+function measureMemory(name, size, cycles) {
+  const pool = newPool(name, size);
+  fillPool(pool, size);
+  const loop = loopFor('sync', name);
+  loop(pool, 1000); // settle lazy allocations before the baseline
+  collect();
+  const m0 = process.memoryUsage();
+  const t0 = now();
+  const chunk = 1_000_000;
+  for (let done = 0; done < cycles; done += chunk) loop(pool, Math.min(chunk, cycles - done));
+  const t1 = now();
+  collect();
+  const m1 = process.memoryUsage();
+  const alive = pool.getConnection() !== undefined; // keeps the pool alive up to here
+  const heap = m1.heapUsed - m0.heapUsed;
+  const external = m1.external - m0.external;
+  return {
+    cycles,
+    nsPerCycle: ((t1 - t0) * 1e6) / cycles,
+    heapBytes: heap,
+    externalBytes: external,
+    rssBytes: m1.rss - m0.rss,
+    bytesPerCycle: (heap + external) / cycles,
+    alive,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// running
+
+const results = {}; // workload id -> { title, unit, impls: { name: { rounds: [], error? } } }
+function record(id, title, unit, name, value, error) {
+  if (!results[id]) results[id] = { title, unit, impls: {} };
+  const slot = results[id].impls[name] || (results[id].impls[name] = { rounds: [] });
+  if (error) slot.error = error;
+  else if (value !== undefined) slot.rounds.push(value);
+}
+
+function median(values) {
+  if (!values.length) return null;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function rotate(list, by) {
+  const k = by % list.length;
+  return list.slice(k).concat(list.slice(0, k));
+}
+
+// rows in a fixed order, whatever runs first
+const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'churn', 'acquire-idle', 'acquire-contended'];
+function orderedIds() {
+  return [...ROW_ORDER.filter((id) => results[id]), ...Object.keys(results).filter((id) => !ROW_ORDER.includes(id))];
+}
+
+async function attempt(id, title, unit, name, keep, fn) {
+  const entry = results[id] && results[id].impls[name];
+  if (entry && entry.error) return; // failed before: do not retry every round
+  try {
+    const value = await fn();
+    if (keep) record(id, title, unit, name, value);
+  } catch (err) {
+    record(id, title, unit, name, undefined, String(err && err.message).split('\n')[0]);
+  }
+}
+
+function skip(id, title, unit, name, reason) {
+  record(id, title, unit, name, undefined, reason || 'n/a');
+}
+
+async function runRound(round, keep, script) {
+  const sizes = CONFIG.getReturn.sizes;
+  if (wants('getreturn')) {
+    for (const size of sizes) {
+      const id = `getreturn-${size}`;
+      const title = `get+return, pool ${size.toLocaleString('en-US')}`;
+      for (const name of rotate(['native', 'original', 'floor', 'generic-pool'], round)) {
+        if (!IMPLS[name].available) {
+          skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
+          continue;
+        }
+        if (name === 'generic-pool') {
+          await attempt(id, title, 'ns/cycle', name, keep, () => measureGenericGetReturn(size, CONFIG.getReturn.asyncCycles));
+        } else {
+          await attempt(id, title, 'ns/cycle', name, keep, () => measureGetReturn(name, size, CONFIG.getReturn.syncCycles));
+        }
+      }
+    }
+  }
+  if (wants('churn')) {
+    const id = 'churn';
+    const title = `newConnection churn, pool ${CONFIG.churn.maxSlots.toLocaleString('en-US')}`;
+    for (const name of rotate(['native', 'original'], round)) {
+      if (!IMPLS[name].available) {
+        skip(id, title, 'ns/step', name, IMPLS[name].reason);
+        continue;
+      }
+      await attempt(id, title, 'ns/step', name, keep, () => measureChurn(name, script));
+    }
+    skip(id, title, 'ns/step', 'floor', 'no displacement');
+    skip(id, title, 'ns/step', 'generic-pool', 'no slots');
+  }
+  if (wants('acquire')) {
+    const id = 'acquire-idle';
+    const title = `acquire+return, idle pool ${CONFIG.acquire.poolSize}`;
+    for (const name of rotate(['native', 'generic-pool', 'waiting-floor'], round)) {
+      if (!IMPLS[name].available) skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
+      else if (name === 'native' && !native.hasAcquire) skip(id, title, 'ns/cycle', name, 'no acquire()');
+      else await attempt(id, title, 'ns/cycle', name, keep, () => measureAcquire(name, CONFIG.acquire.poolSize, CONFIG.acquire.cycles));
+    }
+  }
+  if (wants('contended')) {
+    const { connections, callers, acquisitions } = CONFIG.contended;
+    const id = 'acquire-contended';
+    const title = `acquire contended, ${connections} conns / ${callers} callers`;
+    for (const name of rotate(['native', 'generic-pool', 'waiting-floor'], round)) {
+      if (!IMPLS[name].available) skip(id, title, 'ns/acquire', name, IMPLS[name].reason);
+      else if (name === 'native' && !native.hasAcquire) skip(id, title, 'ns/acquire', name, 'no acquire()');
+      else await attempt(id, title, 'ns/acquire', name, keep, () => measureContended(name, connections, callers, acquisitions));
+    }
+  }
+}
+
+function fmt(v, digits = 1) {
+  if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
+  if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
+  return v.toFixed(digits);
+}
+
+function pad(s, n, left = false) {
+  s = String(s);
+  return left ? s.padStart(n) : s.padEnd(n);
+}
+
+function printTable(memory) {
+  const cols = ['native', 'original', 'floor', 'generic-pool', 'waiting-floor'];
+  const w0 = 44;
+  const w1 = 11;
+  const wc = 14;
+  const lines = [];
+  lines.push(pad('workload (median of ' + ROUNDS + ' rounds)', w0) + pad('unit', w1) + cols.map((c) => pad(c, wc, true)).join(''));
+  lines.push('-'.repeat(w0 + w1 + wc * cols.length));
+  for (const id of orderedIds()) {
+    const r = results[id];
+    const cells = cols.map((c) => {
+      const e = r.impls[c];
+      if (!e) return pad('', wc, true);
+      const med = median(e.rounds);
+      if (med === null) return pad('n/a', wc, true);
+      const spread = e.rounds.length > 1 ? (100 * (Math.max(...e.rounds) - Math.min(...e.rounds))) / med : 0;
+      return pad(`${fmt(med)} ±${spread.toFixed(0)}%`, wc, true);
+    });
+    lines.push(pad(r.title, w0) + pad(r.unit, w1) + cells.join(''));
+  }
+  if (memory) {
+    const row = (title, unit, f) =>
+      lines.push(pad(title, w0) + pad(unit, w1) + cols.map((c) => pad(memory[c] ? (memory[c].error ? 'n/a' : f(memory[c])) : '', wc, true)).join(''));
+    const n = CONFIG.memory.cycles.toLocaleString('en-US');
+    row(`memory: ${n} get+return, pool ${CONFIG.memory.poolSize}`, 'B/cycle', (m) => m.bytesPerCycle.toFixed(3));
+    row('  heap growth (after full GC)', 'MB', (m) => (m.heapBytes / 1e6).toFixed(2));
+    row('  external growth', 'MB', (m) => (m.externalBytes / 1e6).toFixed(2));
+    row('  RSS growth', 'MB', (m) => (m.rssBytes / 1e6).toFixed(1));
+    row('  time per cycle over the whole run', 'ns/cycle', (m) => fmt(m.nsPerCycle));
+  }
+  console.log(lines.join('\n'));
+  const notes = new Map(); // "name: reason" -> workloads
+  const note = (name, reason, what) => {
+    const key = `${name}: n/a (${reason})`;
+    if (!notes.has(key)) notes.set(key, []);
+    notes.get(key).push(what);
+  };
+  for (const id of orderedIds()) {
+    for (const [name, e] of Object.entries(results[id].impls)) {
+      if (e.error && !['no displacement', 'no slots'].includes(e.error)) note(name, e.error, results[id].title);
+    }
+  }
+  if (memory) for (const [name, m] of Object.entries(memory)) if (m.error) note(name, m.error, 'memory');
+  if (notes.size) {
+    console.log('\nnot measured:');
+    for (const [key, what] of notes) console.log(`  ${key}: ${what.join('; ')}`);
+  }
+}
+
+function med(id, name) {
+  const e = results[id] && results[id].impls[name];
+  return e ? median(e.rounds) : null;
+}
+
+function computeTargets(memory) {
+  const t = [];
+  const ratio = (a, b) => (a === null || b === null || !(b > 0) ? null : a / b);
+  const add = (target, measured, goal, op, note) => {
+    const pass = measured === null ? null : op === '>=' ? measured >= goal : measured <= goal;
+    t.push({ target, measured, goal: `${op} ${goal}`, status: pass === null ? 'n/a' : pass ? 'met' : 'MISSED', note });
+  };
+  for (const size of CONFIG.getReturn.sizes) {
+    const id = `getreturn-${size}`;
+    const s = size.toLocaleString('en-US');
+    add(`#4 get+return ${s}: original / native (x faster)`, ratio(med(id, 'original'), med(id, 'native')), 4, '>=');
+    add(`#4 get+return ${s}: native / floor (x slower)`, ratio(med(id, 'native'), med(id, 'floor')), 2.5, '<=');
+  }
+  add('#4 log growth: native 100,000 / native 100', ratio(med('getreturn-100000', 'native'), med('getreturn-100', 'native')), 2, '<=');
+  add('#4 churn: original / native (x faster)', ratio(med('churn', 'original'), med('churn', 'native')), 3, '>=');
+  const mem = memory && memory.native && !memory.native.error ? memory.native.bytesPerCycle : null;
+  add(`#4 memory: native bytes per cycle over ${CONFIG.memory.cycles.toLocaleString('en-US')} cycles`, mem, 0.1, '<=', 'heap+external growth after full GC; 0.1 B/cycle = 1 MB per 10M cycles');
+  add('#5 acquire idle: generic-pool / native (x throughput)', ratio(med('acquire-idle', 'generic-pool'), med('acquire-idle', 'native')), 3, '>=');
+  add('#5 acquire idle: native / waiting floor (x time)', ratio(med('acquire-idle', 'native'), med('acquire-idle', 'waiting-floor')), 1.5, '<=');
+  add('#5 contended: generic-pool / native (x throughput)', ratio(med('acquire-contended', 'generic-pool'), med('acquire-contended', 'native')), 1.5, '>=');
+  add('#5 contended: native / waiting floor (x time)', ratio(med('acquire-contended', 'native'), med('acquire-contended', 'waiting-floor')), 1.5, '<=');
+  // references, no target
+  const refs = [];
+  for (const size of CONFIG.getReturn.sizes) {
+    const id = `getreturn-${size}`;
+    refs.push({ what: `get+return ${size.toLocaleString('en-US')}: original / floor`, value: ratio(med(id, 'original'), med(id, 'floor')) });
+    refs.push({ what: `get+return ${size.toLocaleString('en-US')}: generic-pool / native`, value: ratio(med(id, 'generic-pool'), med(id, 'native')) });
+  }
+  refs.push({ what: 'contended: generic-pool / waiting floor', value: ratio(med('acquire-contended', 'generic-pool'), med('acquire-contended', 'waiting-floor')) });
+  refs.push({ what: 'acquire idle: generic-pool / waiting floor', value: ratio(med('acquire-idle', 'generic-pool'), med('acquire-idle', 'waiting-floor')) });
+  return { targets: t, references: refs };
+}
+
+function printTargets({ targets, references }) {
+  const lines = ['', 'targets (issues 4 and 5), from the medians above:'];
+  for (const x of targets) {
+    lines.push(`  ${pad(x.target, 62)} ${pad(x.measured === null ? 'n/a' : x.measured.toFixed(2), 8, true)}  goal ${pad(x.goal, 7)}  ${x.status}`);
+  }
+  lines.push('references:');
+  for (const r of references) lines.push(`  ${pad(r.what, 62)} ${pad(r.value === null ? 'n/a' : r.value.toFixed(2), 8, true)}`);
+  console.log(lines.join('\n'));
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0] ? cpus[0].model : 'unknown',
+    cores: cpus.length,
+    memoryGB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    v8: process.versions.v8,
+    napi: process.versions.napi,
+    gcExposed: !!gc,
+  };
+}
+
+async function main() {
+  const started = Date.now();
+  const info = machine();
+  console.log(`callosum-client-tcp bench: ${info.cpu}, ${info.cores} cores, Node ${info.node}, ${info.platform}`);
+  console.log(`native: ${IMPLS.native.available ? 'loaded' + (native.hasAcquire ? ' (with acquire)' : ' (no acquire)') : 'n/a (' + IMPLS.native.reason + ')'}`);
+  if (!gc) console.log('warning: run with --expose-gc (npm run bench) for the memory figures and GC between measurements');
+  const gr = CONFIG.getReturn;
+  console.log(
+    `rounds: ${ROUNDS} (+1 warm-up), scale ${SCALE}; get+return ${gr.syncCycles.toLocaleString('en-US')} cycles (generic-pool ${gr.asyncCycles.toLocaleString('en-US')}); ` +
+      `churn ${CONFIG.churn.steps.toLocaleString('en-US')} steps; acquire ${CONFIG.acquire.cycles.toLocaleString('en-US')} cycles; ` +
+      `contended ${CONFIG.contended.acquisitions.toLocaleString('en-US')} acquisitions; memory ${CONFIG.memory.cycles.toLocaleString('en-US')} cycles\n`,
+  );
+
+  const script = wants('churn') ? churnScript() : null;
+  for (let round = 0; round <= ROUNDS; round++) {
+    const keep = round > 0;
+    const r0 = Date.now();
+    await runRound(round, keep, script);
+    process.stderr.write(`${keep ? 'round ' + round : 'warm-up'} done in ${((Date.now() - r0) / 1000).toFixed(1)} s\n`);
+  }
+
+  let churnMixes = null;
+  if (wants('churn')) {
+    churnMixes = {};
+    for (const name of ['original', 'native']) {
+      if (!IMPLS[name].available) continue;
+      try {
+        churnMixes[name] = churnMix(name, script);
+      } catch (err) {
+        churnMixes[name] = { error: String(err && err.message) };
+      }
+    }
+  }
+
+  let memory = null;
+  if (wants('memory')) {
+    memory = {};
+    // the original last: its growth is not returned to the OS and would hide the others' RSS
+    for (const name of ['floor', 'native', 'original']) {
+      if (!IMPLS[name].available) {
+        memory[name] = { error: IMPLS[name].reason };
+        continue;
+      }
+      if (!gc) {
+        memory[name] = { error: 'needs --expose-gc' };
+        continue;
+      }
+      const m0 = Date.now();
+      try {
+        memory[name] = measureMemory(name, CONFIG.memory.poolSize, CONFIG.memory.cycles);
+      } catch (err) {
+        memory[name] = { error: String(err && err.message).split('\n')[0] };
+      }
+      process.stderr.write(`memory ${name} done in ${((Date.now() - m0) / 1000).toFixed(1)} s\n`);
+      collect();
+    }
+    memory['generic-pool'] = { error: 'not measured (async, 10M cycles too slow)' };
+  }
+
+  console.log('');
+  printTable(memory);
+  if (churnMixes) {
+    console.log(`\nchurn script: ${CONFIG.churn.steps.toLocaleString('en-US')} steps (${CONFIG.churn.mix}), offered slots uniform in [0, ${CONFIG.churn.slotRange}), MAX_SLOTS ${CONFIG.churn.maxSlots}; what each pool did with the offers:`);
+    for (const [name, mix] of Object.entries(churnMixes)) {
+      console.log(`  ${pad(name, 9)} ${mix.error ? 'n/a (' + mix.error + ')' : `kept ${mix.kept}, kept displacing the highest ${mix.keptAfterDisplacing}, refused ${mix.refused}; lent ${mix.lent}, returned ${mix.returned}, died while leased ${mix.died}; slotCount at end ${mix.finalSlotCount}`}`);
+    }
+  }
+  const targets = computeTargets(memory);
+  printTargets(targets);
+  if (poolErrors) console.log(`\nnote: the pools emitted ${poolErrors} 'error' events during the run`);
+
+  const elapsed = (Date.now() - started) / 1000;
+  console.log(`\ntotal ${elapsed.toFixed(0)} s`);
+
+  const summary = {};
+  for (const id of orderedIds()) {
+    const r = results[id];
+    summary[id] = { title: r.title, unit: r.unit, impls: {} };
+    for (const [name, e] of Object.entries(r.impls)) {
+      summary[id].impls[name] = e.error ? { median: null, error: e.error } : { median: median(e.rounds), rounds: e.rounds };
+    }
+  }
+  const out = {
+    date: new Date().toISOString(),
+    elapsedSeconds: elapsed,
+    machine: info,
+    config: CONFIG,
+    implementations: Object.fromEntries(Object.entries(IMPLS).map(([k, v]) => [k, { label: v.label, available: v.available, reason: v.reason }])),
+    nativeHasAcquire: !!native.hasAcquire,
+    workloads: summary,
+    churnMix: churnMixes,
+    memory,
+    ...targets,
+    poolErrors,
+  };
+  fs.mkdirSync(OUT, { recursive: true });
+  fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(out, null, 2) + '\n');
+
+  if (wants('getreturn')) {
+    const series = ['native', 'original', 'floor', 'generic-pool'].map((name) => ({
+      name,
+      label: IMPLS[name].label,
+      points: CONFIG.getReturn.sizes.map((size) => ({ size, ns: med(`getreturn-${size}`, name) })),
+    }));
+    const svg = getReturnChart(series, {
+      title: 'callosum-client-tcp: ns per get + return (median of ' + ROUNDS + ' rounds, lower is better)',
+      subtitle: `${info.cpu}, ${info.cores} cores, Node ${info.node}; generic-pool is async acquire/release`,
+    });
+    fs.writeFileSync(path.join(OUT, 'get-return.svg'), svg);
+    if (!process.env.BENCH_NO_DOCS && SCALE === 1) {
+      fs.mkdirSync(path.dirname(DOCS_SVG), { recursive: true });
+      fs.writeFileSync(DOCS_SVG, svg);
+    }
+  }
+  console.log(`wrote ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}${wants('getreturn') ? ' and get-return.svg' : ''}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
