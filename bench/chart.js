@@ -73,6 +73,21 @@ function getReturnChart(series, { title, subtitle } = {}) {
   out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">pool size (sockets, log scale)</text>`);
   out.push(`<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">ns per get + return (log scale)</text>`);
 
+  // value labels above their points, pushed apart where points crowd
+  const labels = [];
+  for (const s of series) {
+    const color = COLORS[s.name] || '#444';
+    for (const p of s.points) if (p.ns > 0) labels.push({ size: p.size, py: y(p.ns), text: fmtNs(p.ns), color });
+  }
+  for (const size of sizes) {
+    const col = labels.filter((l) => l.size === size).sort((a, b) => a.py - b.py);
+    let prev = -Infinity;
+    for (const l of col) {
+      l.ly = Math.max(l.py - 8, prev + 12);
+      prev = l.ly;
+    }
+  }
+
   let legendY = m.top + 8;
   for (const s of series) {
     const color = COLORS[s.name] || '#444';
@@ -84,13 +99,16 @@ function getReturnChart(series, { title, subtitle } = {}) {
         const cx = x(p.size).toFixed(1);
         const cy = y(p.ns).toFixed(1);
         out.push(`<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"/>`);
-        out.push(`<text x="${cx}" y="${(y(p.ns) - 8).toFixed(1)}" text-anchor="middle" font-size="10" fill="${color}">${esc(fmtNs(p.ns))}</text>`);
       }
     }
     const lx = m.left + pw + 16;
     out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"/>`);
     out.push(`<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`);
     legendY += 22;
+  }
+  for (const l of labels) {
+    const dx = l.ly > l.py - 8 + 0.5 ? 8 : 0; // pushed down: move right of the point
+    out.push(`<text x="${(x(l.size) + dx).toFixed(1)}" y="${l.ly.toFixed(1)}" text-anchor="${dx ? 'start' : 'middle'}" font-size="10" fill="${l.color}">${esc(l.text)}</text>`);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
