@@ -8,20 +8,11 @@ export declare class NativePool {
    */
   constructor(maxSlots: number)
   /**
-   * `{ lease, offer, flush, buffer }`: argument-free functions bound to this
-   * pool and the memory they share with JavaScript (layout in `shared.rs`).
+   * `{ lease, offer, flush, release, remove, buffer }`: argument-free
+   * functions bound to this pool, and the memory they share with
+   * JavaScript for operands and results (layout in `shared.rs`).
    */
-  fastPath(): { lease(): number; offer(): number; flush(): number; buffer: ArrayBuffer }
-  /**
-   * Takes back a lent handle: 0 idle again, 1 destroy its socket
-   * (displaced, or the pool is closed), -1 not lent out (pool unchanged).
-   */
-  release(handle: number): number
-  /**
-   * Forgets a handle whose socket died. Returns the state it was in
-   * (1 idle, 2 leased, 3 displaced), or 0 if it was not in use.
-   */
-  remove(handle: number): number
+  fastPath(): { lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }
   /** The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced. */
   state(handle: number): number
   /** Closes the pool and returns the idle handles it freed. */

@@ -62,6 +62,8 @@ class CallosumClient extends EventEmitter {
   #lease;
   #offer;
   #flush;
+  #release;
+  #remove;
   #io;
   #meta;
   // By handle: the socket, and its state as JavaScript last left it (IDLE,
@@ -89,6 +91,8 @@ class CallosumClient extends EventEmitter {
     this.#lease = native.lease;
     this.#offer = native.offer;
     this.#flush = native.flush;
+    this.#release = native.release;
+    this.#remove = native.remove;
     this.#io = native.io;
     this.#meta = native.meta;
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
@@ -330,7 +334,8 @@ class CallosumClient extends EventEmitter {
       const state = this.#state[h];
       if (state === DISPLACED || (state === LEASED && this.#closed)) {
         // Its slot went to a lower one, or the pool closed: destroy it.
-        this.#native.release(h);
+        this.#io[N.IO_HANDLE] = h;
+        this.#release();
         this.#forget(h, socket);
         socket.destroy();
         if (debugOn) debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
@@ -395,7 +400,8 @@ class CallosumClient extends EventEmitter {
   // Forgets a dead socket and frees its slot (unless displaced). A socket
   // still out with a user is left to them, and its one return accepted.
   #drop(h, socket, why, stillLent) {
-    this.#native.remove(h);
+    this.#io[N.IO_HANDLE] = h;
+    this.#remove();
     this.#forget(h, socket);
     socket._destroyed = true;
     if (stillLent) {

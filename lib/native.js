@@ -6,7 +6,8 @@
 // and each number argument costs more. So the hot entry points (`lease`,
 // `offer`, `flush`) take no arguments and return nothing: operands and results
 // travel through one shared buffer, and returned handles are queued there to
-// be applied by the next crossing. The layout mirrors src/shared.rs.
+// be applied by the next crossing. `release` and `remove` take their handle in
+// io[IO_HANDLE]. The layout mirrors src/shared.rs.
 
 const { NativePool } = require('../binding.js');
 
@@ -31,7 +32,7 @@ const OFFER_KEPT = 0;
 const OFFER_FULL = 1;
 const OFFER_CLOSED = 2;
 
-// Handle states, as `NativePool#state` and `#remove` report them.
+// Handle states, as `NativePool#state` and `remove` report them.
 const FREE = 0;
 const IDLE = 1;
 const LEASED = 2;
@@ -45,7 +46,10 @@ function createNative(maxSlots) {
   if (meta.length !== META_QUEUE + QUEUE_CAP) {
     throw new Error(`callosum-client-tcp: native layout mismatch (${meta.length} slots); rebuild the addon`);
   }
-  return { pool, lease: fast.lease, offer: fast.offer, flush: fast.flush, io, meta };
+  return {
+    pool, io, meta,
+    lease: fast.lease, offer: fast.offer, flush: fast.flush, release: fast.release, remove: fast.remove,
+  };
 }
 
 module.exports = {

@@ -52,13 +52,15 @@ macro_rules! entry_point {
 entry_point!(lease_cb, |core| core.lease());
 entry_point!(offer_cb, |core| core.offer());
 entry_point!(flush_cb, |core| core.flush());
+entry_point!(release_cb, |core| core.release());
+entry_point!(remove_cb, |core| core.remove());
 
 /// Drops the `Rc<Core>` a function or buffer held.
 unsafe extern "C" fn release_core(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
     drop(Rc::from_raw(hint as *const Core));
 }
 
-/// Builds `{ lease, offer, flush, buffer }` for one pool. Each function
+/// Builds `{ lease, offer, flush, release, remove, buffer }` for one pool. Each function
 /// returns `undefined` and leaves its result in the buffer.
 pub unsafe fn fast_path(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys::napi_value> {
     let check = |status: sys::napi_status, what: &str| {
@@ -71,8 +73,13 @@ pub unsafe fn fast_path(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys
     let mut object = ptr::null_mut();
     check(sys::napi_create_object(env, &mut object), "object")?;
 
-    let entries: [(&CStr, sys::napi_callback); 3] =
-        [(c"lease", Some(lease_cb)), (c"offer", Some(offer_cb)), (c"flush", Some(flush_cb))];
+    let entries: [(&CStr, sys::napi_callback); 5] = [
+        (c"lease", Some(lease_cb)),
+        (c"offer", Some(offer_cb)),
+        (c"flush", Some(flush_cb)),
+        (c"release", Some(release_cb)),
+        (c"remove", Some(remove_cb)),
+    ];
     for (name, cb) in entries {
         let data = Rc::into_raw(Rc::clone(core)) as *mut c_void;
         let mut func = ptr::null_mut();

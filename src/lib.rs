@@ -1,15 +1,14 @@
 //! The napi-rs binding of the Callosum pool: one `NativePool` class owning one
 //! `callosum_pool::Pool`, numbers only across the boundary. The hot operations
-//! (lease, offer, and applying queued returns) go through the raw entry points
-//! of `fast.rs`; the rare ones are ordinary methods here.
+//! (lease, offer, release, remove, and applying queued returns) go through the
+//! raw entry points of `fast.rs`; the rare ones are ordinary methods here.
 
 mod fast;
 mod shared;
 
-use callosum_pool::{Misuse, Release, State};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use shared::{handle_from, Core};
+use shared::{handle_from, state_code, Core};
 use std::rc::Rc;
 
 /// Counts of a pool, for logging and metrics.
@@ -38,16 +37,6 @@ fn handle_arg(handle: f64) -> Result<u32> {
     handle_from(handle).ok_or_else(|| misuse("ERR_CALLOSUM_HANDLE", format!("{handle} is not a handle")))
 }
 
-/// State codes as JavaScript sees them.
-fn state_code(state: State) -> i32 {
-    match state {
-        State::Free => 0,
-        State::Idle => 1,
-        State::Leased => 2,
-        State::Displaced => 3,
-    }
-}
-
 #[napi]
 impl NativePool {
     /// A pool keeping at most `maxSlots` connections (a positive safe integer;
@@ -60,40 +49,18 @@ impl NativePool {
         Ok(Self { core: Rc::new(Core::new(max_slots as usize)) })
     }
 
-    /// `{ lease, offer, flush, buffer }`: argument-free functions bound to this
-    /// pool and the memory they share with JavaScript (layout in `shared.rs`).
-    #[napi(ts_return_type = "{ lease(): number; offer(): number; flush(): number; buffer: ArrayBuffer }")]
+    /// `{ lease, offer, flush, release, remove, buffer }`: argument-free
+    /// functions bound to this pool, and the memory they share with
+    /// JavaScript for operands and results (layout in `shared.rs`).
+    #[napi(ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }")]
     pub fn fast_path(&self, env: Env) -> Result<napi::sys::napi_value> {
         // SAFETY: `env` is the live environment of this call.
         unsafe { fast::fast_path(env.raw(), &self.core) }
     }
 
-    /// Takes back a lent handle: 0 idle again, 1 destroy its socket
-    /// (displaced, or the pool is closed), -1 not lent out (pool unchanged).
-    #[napi]
-    pub fn release(&self, handle: f64) -> Result<i32> {
-        let handle = handle_arg(handle)?;
-        self.call(|pool| match pool.release(handle) {
-            Ok(Release::Idle) => 0,
-            Ok(Release::Destroy) => 1,
-            Err(_) => -1,
-        })
-    }
-
-    /// Forgets a handle whose socket died. Returns the state it was in
-    /// (1 idle, 2 leased, 3 displaced), or 0 if it was not in use.
-    #[napi]
-    pub fn remove(&self, handle: f64) -> Result<i32> {
-        let handle = handle_arg(handle)?;
-        self.call(|pool| match pool.remove(handle) {
-            Ok(state) => state_code(state),
-            Err(Misuse::NotInUse(_)) | Err(_) => 0,
-        })
-    }
-
     /// The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced.
     #[napi]
-    pub fn state(&self, handle: f64) -> Result<i32> {
+    pub fn state(&self, handle: f64) -> Result<u32> {
         let handle = handle_arg(handle)?;
         self.call(|pool| state_code(pool.state(handle)))
     }

@@ -6,7 +6,7 @@
 //! block, reads results from it, and queues returned handles here for the next
 //! crossing to apply. `index.js` mirrors the layout below; change both together.
 
-use callosum_pool::{Handle, Offer, Pool};
+use callosum_pool::{Handle, Offer, Pool, Release, State};
 use std::cell::{RefCell, UnsafeCell};
 
 /// Returned handles JavaScript may queue before it must flush.
@@ -15,7 +15,7 @@ pub const QUEUE_CAP: usize = 1024;
 /// `io` (a `Float64Array` over bytes 0..64): operands and results.
 pub const IO_SLOT: usize = 0; // offer: the slot offered
 pub const IO_LEASE: usize = 1; // offer: 1 = lend at once (a waiter takes it)
-pub const IO_HANDLE: usize = 2; // offer: the kept handle
+pub const IO_HANDLE: usize = 2; // offer: the kept handle; release, remove: the handle
 pub const IO_VICTIM: usize = 3; // offer: the displaced handle, or -1
 pub const IO_VICTIM_SLOT: usize = 4; // offer: displaced slot, or the highest slot when full
 pub const IO_VICTIM_LEASED: usize = 5; // offer: 1 if the displaced entry is lent out
@@ -111,6 +111,29 @@ impl Core {
         self.with_pool(|_, _| ())
     }
 
+    /// `release`: takes back the handle in `io[IO_HANDLE]`: 0 idle again,
+    /// 1 destroy its socket (displaced, or the pool is closed), -1 not lent.
+    pub fn release(&self) -> Option<()> {
+        let code = self.with_pool(|pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
+            Some(Ok(Release::Idle)) => 0,
+            Some(Ok(Release::Destroy)) => 1,
+            _ => u32::MAX,
+        })?;
+        self.set_result(code);
+        Some(())
+    }
+
+    /// `remove`: forgets the handle in `io[IO_HANDLE]`, whose socket died.
+    /// Returns the state it was in, or 0 (free) if it was not in use.
+    pub fn remove(&self) -> Option<()> {
+        let code = self.with_pool(|pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
+            Some(Ok(state)) => state_code(state),
+            _ => 0,
+        })?;
+        self.set_result(code);
+        Some(())
+    }
+
     fn set_result(&self, value: u32) {
         // SAFETY: see `shared`; called after the call's borrow ended.
         unsafe { self.shared().meta[META_RESULT] = value };
@@ -152,4 +175,14 @@ impl Core {
 /// A handle as JavaScript passes it: a non-negative integer number.
 pub fn handle_from(value: f64) -> Option<Handle> {
     (value >= 0.0 && value <= Handle::MAX as f64 && value.fract() == 0.0).then_some(value as Handle)
+}
+
+/// Handle states as JavaScript sees them (lib/native.js).
+pub fn state_code(state: State) -> u32 {
+    match state {
+        State::Free => 0,
+        State::Idle => 1,
+        State::Leased => 2,
+        State::Displaced => 3,
+    }
 }
