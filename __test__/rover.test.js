@@ -228,6 +228,20 @@ describe('slot line parsing over real sockets', () => {
     }
   });
 
+  test('with no connection listener the socket is destroyed, not left open', async () => {
+    const srv = await rawServer((s) => s.write('1\r\n'));
+    const rover = new Rover({ servers: { s: srv.address } });
+    rover.on('error', () => {});
+    try {
+      rover.connect();
+      await until(() => srv.sockets.length === 1, 3000, 'the connection');
+      await within(srv.sockets[0].closedPromise, 3000, 'socket left open');
+      assert.equal(rover.pending, 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
   test('slot 0 and leading zeros', async () => {
     for (const [line, slot] of [['0\r\n', 0], ['007\r\n', 7], ['00000000000000000042\r\n', 42]]) {
       const { srv, result } = await handshakeWith((s) => s.write(line));

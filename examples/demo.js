@@ -25,6 +25,7 @@ const { performance } = require('perf_hooks');
 const { CallosumServer } = require('./callosum-server.js');
 const { seededRandom, FleetClient, Load, maxOverMean, percentile, sleep } = require('./fleet.js');
 
+// Numbers may be overridden from the environment, e.g. DEMO_RATE=100.
 const CONFIG = {
   SERVERS: 4,
   CLIENTS: 20,
@@ -40,6 +41,10 @@ const CONFIG = {
   RANDOM_WINDOW: 5, // s (phase 2)
   SEED: 20261126,
 };
+for (const key of Object.keys(CONFIG)) {
+  const v = process.env[`DEMO_${key}`];
+  if (v !== undefined && typeof CONFIG[key] === 'number' && Number.isFinite(Number(v))) CONFIG[key] = Number(v);
+}
 
 const t0 = performance.now();
 const elapsed = () => (performance.now() - t0) / 1000;
@@ -128,6 +133,10 @@ async function phaseCallosum() {
 
   let windowLatencies = null;
   const failures = new Map(); // port -> failed requests
+  let killedPort = -1;
+  let killTime = Infinity;
+  let failedSentAfterKill = 0;
+  let lastSentAfterKill = 0;
   let failedElsewhere = 0;
   let ok = 0;
   const clients = [];
@@ -140,6 +149,11 @@ async function phaseCallosum() {
           if (windowLatencies) windowLatencies.push(r.latency);
         } else {
           failures.set(r.port, (failures.get(r.port) || 0) + 1);
+          if (r.port === killedPort && r.start >= killTime) {
+            // Sent to it after it died, before its client saw the connection close.
+            failedSentAfterKill++;
+            lastSentAfterKill = Math.max(lastSentAfterKill, r.start - killTime);
+          }
         }
       },
     });
@@ -192,6 +206,8 @@ async function phaseCallosum() {
       let inFlightClients = 0;
       for (const c of clients) for (const r of c.inFlight) if (r.port === port) inFlightClients++;
       const failedBefore = failures.get(port) || 0;
+      killedPort = port;
+      killTime = performance.now();
       await victim.server.close();
       victim.alive = false;
       killed = { name: victim.name, port, at: elapsed(), inFlightServer, inFlightClients, failedBefore };
@@ -216,7 +232,7 @@ async function phaseCallosum() {
   await Promise.all(clients.map((c) => c.close()));
   await sleep(50);
   const totalFailed = [...failures.values()].reduce((a, b) => a + b, 0);
-  const failedOnKilled = failures.get(killed.port) || 0;
+  const failedOnKilled = (failures.get(killed.port) || 0) - killed.failedBefore;
   failedElsewhere = totalFailed - failedOnKilled;
   const noConnection = clients.reduce((a, c) => a + c.noConnection, 0);
   const unreachable = clients.reduce((a, c) => a + c.unreachable, 0);
@@ -227,9 +243,14 @@ async function phaseCallosum() {
   console.log(`${newcomer.name} joined at ${added.toFixed(1)} s and held within 20% of the mean connections ` +
     (balancedAt === null ? 'never (within the run)' : `after ${(balancedAt - added).toFixed(1)} s`) +
     ` (at the end: ${endNew} connections, mean ${endMean.toFixed(1)}).`);
-  console.log(`${killed.name} killed at ${killed.at.toFixed(1)} s: ${failedOnKilled} requests failed on it ` +
-    `(${killed.inFlightClients} were in flight on it when it died), ${failedElsewhere} failed on other servers; ` +
-    `rovers reported it unreachable ${unreachable} times (backing off).`);
+  console.log(`${killed.name} killed at ${killed.at.toFixed(1)} s: ${failedOnKilled} requests failed on it: ` +
+    `${failedOnKilled - failedSentAfterKill} of the ${killed.inFlightClients} in flight on it when it died, ` +
+    `${failedSentAfterKill} sent to it after it died, before their client saw the connection close` +
+    (failedSentAfterKill ? ` (all within ${lastSentAfterKill.toFixed(1)} ms of the kill)` : '') +
+    `; ${failedElsewhere} failed otherwise.`);
+  console.log(`Rovers reported ${killed.name} unreachable ${unreachable} times in ${(CONFIG.WINDOW[1] - killed.at).toFixed(0)} s ` +
+    `(${CONFIG.CLIENTS} rovers backing off; without back-off about ` +
+    `${Math.round(CONFIG.CLIENTS * (1000 / CONFIG.ROVING_INTERVAL) * (CONFIG.WINDOW[1] - killed.at) / servers.filter((s) => s.joined).length)}).`);
   console.log(`Requests: ${ok} answered, ${totalFailed} failed, ${noConnection} found no idle connection; ` +
     `pool/rover errors: ${errors.length}${errors.length ? ' (' + [...new Set(errors.map((e) => e.code))].join(', ') + ')' : ''}.`);
   return { ...result, balancedAfter: balancedAt === null ? null : balancedAt - added, failedOnKilled, failedElsewhere, killed };

@@ -32,7 +32,7 @@ class FleetClient {
   /**
    * options.MAX_SLOTS
    * options.requestTimeout  ms (default 2000)
-   * options.onResult        (result) => void, result: { ok, port, latency, error? }
+   * options.onResult        (result) => void, result: { ok, port, start, latency, error? }
    */
   constructor(options) {
     this.pool = new CallosumClient({ MAX_SLOTS: options.MAX_SLOTS });
@@ -123,7 +123,7 @@ class FleetClient {
     req.reader.pending = null;
     const latency = performance.now() - req.start;
     this.pool.returnConnection(req.socket);
-    this.onResult({ ok, port: req.port, latency, error });
+    this.onResult({ ok, port: req.port, start: req.start, latency, error });
   }
 
   /** Stops the rover, waits (at most `ms`) for requests in flight, closes the pool. */

@@ -48,7 +48,7 @@
  *   5. A whole, valid line: the server's failures are reset to 0, the rover
  *      removes every listener it added, and emits 'connection' (slot, socket)
  *      with slot a Number. The socket is then the listener's: the rover keeps
- *      no reference to it.
+ *      no reference to it (with no 'connection' listener it is destroyed).
  *   6. A bad line (a byte that is not a digit, no digit, more than 20 digits,
  *      a slot beyond Number.MAX_SAFE_INTEGER: code ERR_CALLOSUM_BAD_SLOT_LINE,
  *      detected as soon as the bytes show it), the connection ending or
@@ -427,7 +427,8 @@ class Rover extends EventEmitter {
           entry.failures = 0;
           entry.retryAt = 0;
         }
-        rover.emit('connection', result.slot, socket);
+        // Nobody listening for it: the socket would be left open, owned by nobody.
+        if (!rover.emit('connection', result.slot, socket)) socket.destroy();
         return;
       }
     }
