@@ -45,6 +45,10 @@
  *      socket.unshift() for whoever reads the socket next. The rover reads in
  *      paused mode ('readable' + read()), so the socket is handed over neither
  *      flowing nor explicitly paused: a 'data' listener added later starts it.
+ *      (Known difference, to reconcile: parse_slot_line in the Rust crate, as
+ *      of this writing, allows 20 bytes *including* the `\r\n`, i.e. at most
+ *      18 digits; both accept every slot up to 2^53-1 written without leading
+ *      zeros, so they differ only on 19-20 digit lines with leading zeros.)
  *   5. A whole, valid line: the server's failures are reset to 0, the rover
  *      removes every listener it added, and emits 'connection' (slot, socket)
  *      with slot a Number. The socket is then the listener's: the rover keeps
