@@ -38,6 +38,8 @@ pub struct Snapshot {
     pub failed: u64,
     pub no_connection: u64,
     pub connect_failures: u64,
+    /// Rover attempts started.
+    pub connects: u64,
     pub displaced: u64,
     pub latency: Vec<u64>,
 }
@@ -111,6 +113,7 @@ impl Fleet {
             failed: m.requests_failed.load(Relaxed),
             no_connection: m.requests_no_connection.load(Relaxed),
             connect_failures: m.connect_failures.load(Relaxed),
+            connects: m.connects.load(Relaxed),
             displaced: m.displaced.load(Relaxed),
             latency: m.latency_snapshot(),
         }
@@ -158,6 +161,10 @@ pub struct Steady {
     pub no_connection: u64,
     /// Displacements per second (the churn that balancing costs).
     pub displaced_per_sec: f64,
+    /// Rover attempts per second, and what the interval asks for: lower
+    /// means the machine could not keep up.
+    pub roves_per_sec: f64,
+    pub roves_expected: f64,
     /// What a random assignment of as many connections would give (computed).
     pub random_max_mean: f64,
 }
@@ -264,6 +271,8 @@ pub async fn steady(fleet: &Fleet, settle: Duration, window: Duration, series: &
         failed: after.failed - before.failed,
         no_connection: after.no_connection - before.no_connection,
         displaced_per_sec: (after.displaced - before.displaced) as f64 / secs,
+        roves_per_sec: (after.connects - before.connects) as f64 / secs,
+        roves_expected: fleet.clients.len() as f64 / ri.as_secs_f64(),
         random_max_mean: random_assignment_max_mean(
             fleet.servers.len(),
             fleet.clients.len(),
@@ -409,4 +418,25 @@ pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut
         connect_failures: last.connect_failures - before.connect_failures,
         phase_secs: since(&last),
     }
+}
+
+/// A one-line account of a fleet's clients (for `--verbose`): it needs only
+/// the directory, so it can run beside the scenarios.
+pub fn progress(dir: &Directory, since: Instant) -> String {
+    let m = &dir.metrics;
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let pooled: i64 = dir.pooled.iter().map(|a| a.load(Relaxed)).sum();
+    format!(
+        "t={:.1}s pooled={pooled} fds={fds} roves={} kept={} refused={} displaced={} handshake_fail={} connect_fail={} ok={} failed={} no_conn={}",
+        since.elapsed().as_secs_f64(),
+        m.connects.load(Relaxed),
+        m.kept.load(Relaxed),
+        m.refused.load(Relaxed),
+        m.displaced.load(Relaxed),
+        m.handshake_failures.load(Relaxed),
+        m.connect_failures.load(Relaxed),
+        m.requests_ok.load(Relaxed),
+        m.requests_failed.load(Relaxed),
+        m.requests_no_connection.load(Relaxed),
+    )
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -95,7 +95,11 @@ pub struct Server {
 impl Server {
     /// Listens on `127.0.0.1` (a free port) and serves until killed.
     pub async fn start(delay: Duration) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(([127, 0, 0, 1], 0).into())?;
+        // A deep accept queue: bursts of rovers wait instead of being dropped
+        // (a dropped SYN is retried only after a second).
+        let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared { slots: Mutex::new(SlotAllocator::new()), stats: ServerStats::default(), delay });
         let (kill, killed) = watch::channel(false);

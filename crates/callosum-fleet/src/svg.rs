@@ -25,7 +25,7 @@ const W: f64 = 900.0;
 const H: f64 = 420.0;
 const L: f64 = 70.0;
 const R: f64 = 20.0;
-const T: f64 = 40.0;
+const T: f64 = 56.0;
 const B: f64 = 55.0;
 
 fn esc(s: &str) -> String {
@@ -135,9 +135,9 @@ pub fn render(c: &Chart) -> String {
         let _ = writeln!(
             s,
             r##"<rect x="{lx:.1}" y="{}" width="14" height="4" fill="{color}"/><text x="{:.1}" y="{}">{}</text>"##,
-            T - 12.0,
+            T - 20.0,
             lx + 18.0,
-            T - 7.0,
+            T - 15.0,
             esc(label)
         );
         lx += 30.0 + 7.0 * label.len() as f64;
