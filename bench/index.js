@@ -52,10 +52,20 @@ const CONFIG = {
 };
 
 const gc = typeof global.gc === 'function' ? global.gc : null;
-function collect() {
-  if (gc) {
+// A full GC before a measurement when the heap has grown since the last one
+// (the original model and generic-pool leave garbage; the others do not), so
+// that no implementation pays for another's garbage, without a full GC of a
+// large live heap before every measurement.
+const v8 = require('v8');
+let heapAfterGc = 0;
+let dirty = false; // a large structure was dropped since the last full GC
+function collect(force) {
+  if (!gc) return;
+  const used = v8.getHeapStatistics().used_heap_size;
+  if (force || dirty || used > heapAfterGc + 8 * 2 ** 20) {
+    dirty = false;
     gc();
-    gc();
+    heapAfterGc = v8.getHeapStatistics().used_heap_size;
   }
 }
 
@@ -223,9 +233,29 @@ function fillPool(pool, size) {
   return { sockets, lowest: sockets[slots.indexOf(0)] };
 }
 
+// Pools for get+return are built once per implementation and size and reused in
+// every round (a get+return cycle leaves them as it found them), except the
+// original's: its max heap grows by one node per cycle (D1), so it gets a fresh
+// pool every round, as a freshly started 0.1.5 would (which favours it).
+const getReturnPools = new Map();
+function getReturnPool(name, size) {
+  const key = `${name}:${size}`;
+  let entry = getReturnPools.get(key);
+  if (!entry || name === 'original') {
+    getReturnPools.delete(key);
+    const pool = newPool(name, size);
+    const { lowest } = fillPool(pool, size);
+    entry = { pool, lowest };
+    if (name !== 'original') getReturnPools.set(key, entry);
+  }
+  return entry;
+}
+
+const DEBUG = !!process.env.BENCH_DEBUG;
 function measureGetReturn(name, size, cycles) {
-  const pool = newPool(name, size);
-  const { lowest } = fillPool(pool, size);
+  const a = now();
+  const { pool, lowest } = getReturnPool(name, size);
+  const b = now();
   const s = pool.getConnection();
   if (s !== lowest) throw new Error(`${name}: getConnection() did not lend the lowest slot`);
   pool.returnConnection(s);
@@ -236,6 +266,9 @@ function measureGetReturn(name, size, cycles) {
   const t1 = now();
   const check = pool.getConnection();
   if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the run`);
+  pool.returnConnection(check);
+  if (name === 'original') dirty = true; // its pool (and D1's nodes) is garbage after this
+  if (DEBUG) process.stderr.write(`  ${name} ${size}: setup ${(b - a).toFixed(0)} ms, gc ${(t0 - b).toFixed(0)} ms, run ${(t1 - t0).toFixed(0)} ms\n`);
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -260,8 +293,10 @@ async function newGenericPool(size) {
   return pool;
 }
 
+const genericPools = new Map();
 async function measureGenericGetReturn(size, cycles) {
-  const pool = await newGenericPool(size);
+  if (!genericPools.has(size)) genericPools.set(size, await newGenericPool(size));
+  const pool = genericPools.get(size);
   const loop = loopFor('gp', 'generic-pool');
   collect();
   const t0 = now();
@@ -282,6 +317,7 @@ function measureChurn(name, script) {
   const used = loop(pool, script.ops, script.slots, offers, [], maxHeld);
   const t1 = now();
   if (used !== script.offers) throw new Error('churn script mismatch');
+  dirty = true;
   return ((t1 - t0) * 1e6) / script.ops.length;
 }
 
@@ -363,18 +399,27 @@ async function measureContended(name, connections, callers, acquisitions) {
   return ((t1 - t0) * 1e6) / acquisitions;
 }
 
-function measureMemory(name, size, cycles) {
+async function settle() {
+  // full GCs with turns of the event loop between them, so that freed array
+  // buffers and external memory are accounted before a reading
+  for (let i = 0; i < 3; i++) {
+    collect(true);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function measureMemory(name, size, cycles) {
   const pool = newPool(name, size);
   fillPool(pool, size);
   const loop = loopFor('sync', name);
   loop(pool, 1000); // settle lazy allocations before the baseline
-  collect();
+  await settle();
   const m0 = process.memoryUsage();
   const t0 = now();
   const chunk = 1_000_000;
   for (let done = 0; done < cycles; done += chunk) loop(pool, Math.min(chunk, cycles - done));
   const t1 = now();
-  collect();
+  await settle();
   const m1 = process.memoryUsage();
   const alive = pool.getConnection() !== undefined; // keeps the pool alive up to here
   const heap = m1.heapUsed - m0.heapUsed;
@@ -434,8 +479,14 @@ function skip(id, title, unit, name, reason) {
   record(id, title, unit, name, undefined, reason || 'n/a');
 }
 
+const phaseSeconds = {};
+function phase(name, t0) {
+  phaseSeconds[name] = (phaseSeconds[name] || 0) + (Date.now() - t0) / 1000;
+}
+
 async function runRound(round, keep, script) {
   const sizes = CONFIG.getReturn.sizes;
+  let t0 = Date.now();
   if (wants('getreturn')) {
     for (const size of sizes) {
       const id = `getreturn-${size}`;
@@ -453,6 +504,8 @@ async function runRound(round, keep, script) {
       }
     }
   }
+  phase('getreturn', t0);
+  t0 = Date.now();
   if (wants('churn')) {
     const id = 'churn';
     const title = `newConnection churn, pool ${CONFIG.churn.maxSlots.toLocaleString('en-US')}`;
@@ -466,6 +519,8 @@ async function runRound(round, keep, script) {
     skip(id, title, 'ns/step', 'floor', 'no displacement');
     skip(id, title, 'ns/step', 'generic-pool', 'no slots');
   }
+  phase('churn', t0);
+  t0 = Date.now();
   if (wants('acquire')) {
     const id = 'acquire-idle';
     const title = `acquire+return, idle pool ${CONFIG.acquire.poolSize}`;
@@ -475,6 +530,8 @@ async function runRound(round, keep, script) {
       else await attempt(id, title, 'ns/cycle', name, keep, () => measureAcquire(name, CONFIG.acquire.poolSize, CONFIG.acquire.cycles));
     }
   }
+  phase('acquire', t0);
+  t0 = Date.now();
   if (wants('contended')) {
     const { connections, callers, acquisitions } = CONFIG.contended;
     const id = 'acquire-contended';
@@ -485,6 +542,7 @@ async function runRound(round, keep, script) {
       else await attempt(id, title, 'ns/acquire', name, keep, () => measureContended(name, connections, callers, acquisitions));
     }
   }
+  phase('contended', t0);
 }
 
 function fmt(v, digits = 1) {
@@ -606,6 +664,7 @@ function machine() {
     v8: process.versions.v8,
     napi: process.versions.napi,
     gcExposed: !!gc,
+    loadAverageAtStart: os.loadavg().map((x) => +x.toFixed(2)),
   };
 }
 
@@ -627,7 +686,7 @@ async function main() {
     const keep = round > 0;
     const r0 = Date.now();
     await runRound(round, keep, script);
-    process.stderr.write(`${keep ? 'round ' + round : 'warm-up'} done in ${((Date.now() - r0) / 1000).toFixed(1)} s\n`);
+    process.stderr.write(`${keep ? 'round ' + round : 'warm-up'} done in ${((Date.now() - r0) / 1000).toFixed(1)} s (so far: ${Object.entries(phaseSeconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})\n`);
   }
 
   let churnMixes = null;
@@ -643,8 +702,11 @@ async function main() {
     }
   }
 
+  getReturnPools.clear();
+  genericPools.clear();
   let memory = null;
   if (wants('memory')) {
+    await settle();
     memory = {};
     // the original last: its growth is not returned to the OS and would hide the others' RSS
     for (const name of ['floor', 'native', 'original']) {
@@ -658,12 +720,12 @@ async function main() {
       }
       const m0 = Date.now();
       try {
-        memory[name] = measureMemory(name, CONFIG.memory.poolSize, CONFIG.memory.cycles);
+        memory[name] = await measureMemory(name, CONFIG.memory.poolSize, CONFIG.memory.cycles);
       } catch (err) {
         memory[name] = { error: String(err && err.message).split('\n')[0] };
       }
       process.stderr.write(`memory ${name} done in ${((Date.now() - m0) / 1000).toFixed(1)} s\n`);
-      collect();
+      await settle();
     }
     memory['generic-pool'] = { error: 'not measured (async, 10M cycles too slow)' };
   }
@@ -681,7 +743,8 @@ async function main() {
   if (poolErrors) console.log(`\nnote: the pools emitted ${poolErrors} 'error' events during the run`);
 
   const elapsed = (Date.now() - started) / 1000;
-  console.log(`\ntotal ${elapsed.toFixed(0)} s`);
+  info.loadAverageAtEnd = os.loadavg().map((x) => +x.toFixed(2));
+  console.log(`\ntotal ${elapsed.toFixed(0)} s; load average (1, 5, 15 min) at start ${info.loadAverageAtStart.join(', ')}, at end ${info.loadAverageAtEnd.join(', ')} (${info.cores} cores)`);
 
   const summary = {};
   for (const id of orderedIds()) {
