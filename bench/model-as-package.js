@@ -1,0 +1,21 @@
+'use strict';
+
+// Preload (node --require) that makes `require('..')` inside __test__/ load the
+// model of the original (bench/original.js) instead of this package, so that
+// the package's own contract tests can be run against the model:
+//   node --require ./bench/model-as-package.js --test __test__/contract.test.js
+// Used by __test__/original-model.test.js.
+
+const Module = require('module');
+const path = require('path');
+
+const testDir = path.join(__dirname, '..', '__test__');
+const model = path.join(__dirname, 'original.js');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, parent, ...rest) {
+  if ((request === '..' || request === '../' || request === '../index.js') && parent && parent.filename &&
+      path.dirname(parent.filename) === testDir) {
+    return model;
+  }
+  return resolve.call(this, request, parent, ...rest);
+};
