@@ -84,10 +84,18 @@ declare namespace CallosumClient {
   /** Offers the pool a connection to a random known server every interval. */
   export class Rover extends EventEmitter {
     constructor(options?: RoverOptions);
-    addServer(id: string, server: ServerAddress): void;
-    dropServer(id: string): void;
-    start(): void;
-    stop(): void;
+    addServer(id: string, server: ServerAddress): this;
+    dropServer(id: string): this;
+    start(): this;
+    stop(): this;
+    /** Runs one tick now; returns the id of the server chosen, or undefined. */
+    connect(): string | undefined;
+    /** The known servers, by id. */
+    readonly servers: Record<string, ServerAddress>;
+    /** Whether the interval timer runs. */
+    readonly running: boolean;
+    /** Attempts still connecting or handshaking. */
+    readonly pending: number;
     on(event: 'connection', listener: (slot: number, socket: Socket) => void): this;
     on(event: 'unreachable', listener: (id: string, server: ServerAddress) => void): this;
     on(event: 'error', listener: (error: CallosumError) => void): this;
