@@ -85,6 +85,7 @@ function notFound() {
     `or, from your project: npm rebuild ${pkg.name}` +
       ' (this builds with `cargo build --release -p callosum-client-tcp` and copies the library to ' +
       `${platform.localBinaryName(abi)}).`,
+    `If npm skipped the package's install script (allowScripts), approve it first: npm install-scripts approve ${pkg.name}`,
   ]
   const err = new Error(lines.join('\n'))
   err.code = 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'

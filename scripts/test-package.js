@@ -14,7 +14,10 @@
 //      must build the addon from the shipped Rust sources with cargo (into
 //      target/package-test/ here, so later runs reuse it), and the same
 //      scenario must pass on that build;
-//   4. asserts the main tarball's file list.
+//   4. asserts the main tarball's file list;
+//   5. checks the failure paths: with the install script skipped, require()
+//      throws an error naming the platform and the source build; without
+//      cargo, the install fails and says so.
 //
 // Ends with `package: N passed, M failed`; exit code 1 on any failure.
 // CALLOSUM_TEST_PACKAGE_KEEP=1 keeps the temporary folder.
@@ -92,6 +95,9 @@ function npmPack(dir) {
 function npmInstall(dir, tarballs, extraEnv) {
   fs.mkdirSync(dir, { recursive: true })
   run(NPM, ['init', '-y'], { cwd: dir })
+  // What a user does once npm blocks unreviewed install scripts (npm 11
+  // runs them with a notice): approve this package's.
+  run(NPM, ['pkg', 'set', '--json', `allowScripts=${JSON.stringify({ [pkg.name]: true })}`], { cwd: dir })
   // Local tarballs with no registry dependencies: no network needed.
   return run(NPM, ['install', '--offline', '--foreground-scripts', '--no-audit', '--no-fund', ...tarballs], {
     cwd: dir,
@@ -383,6 +389,54 @@ function main() {
       check('require(): lease/return/displace over loopback, addon built from source', () =>
         runScenario(app, `node_modules/${pkg.name}/${binaryName}`),
       )
+    }
+  }
+
+  // 5. The failure paths: no binary and no build (npm skipped the install
+  // script), and no cargo on PATH.
+  if (main) {
+    const app = path.join(tmp, 'app-no-scripts')
+    check('no binary (install script skipped): require() throws an error naming the platform and the source build', () => {
+      fs.mkdirSync(app, { recursive: true })
+      run(NPM, ['init', '-y'], { cwd: app })
+      run(NPM, ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', main.path], { cwd: app })
+      const probe = "try { require('callosum-client-tcp'); console.log('LOADED') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"
+      const { stdout } = run(process.execPath, ['-e', probe], { cwd: app })
+      if (stdout.includes('LOADED')) throw new Error('it loaded without any binary')
+      const e = JSON.parse(stdout.trim().split('\n').pop())
+      if (e.code !== 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND') throw new Error(`code ${e.code}: ${e.message}`)
+      for (const want of [ABI, process.platform, process.arch, 'cargo', 'scripts/install.js']) {
+        if (!e.message.includes(want)) throw new Error(`the message does not mention ${want}:\n${e.message}`)
+      }
+      return e.message.split('\n')[0]
+    })
+
+    const cargoDirs = (process.env.PATH || '').split(path.delimiter).filter((d) => {
+      return ['cargo', 'cargo.exe'].some((c) => fs.existsSync(path.join(d, c)))
+    })
+    const pathWithoutCargo = (process.env.PATH || '').split(path.delimiter).filter((d) => !cargoDirs.includes(d)).join(path.delimiter)
+    const nodeDir = path.dirname(process.execPath)
+    if (cargoDirs.includes(nodeDir)) {
+      record('no cargo: the install fails with a clear message', true, 'skipped: node and cargo share a directory on PATH')
+    } else {
+      check('no cargo and no prebuilt binary: npm install fails, naming the platform and how to build', () => {
+        const dir = path.join(tmp, 'app-no-cargo')
+        fs.mkdirSync(dir, { recursive: true })
+        run(NPM, ['init', '-y'], { cwd: dir })
+        run(NPM, ['pkg', 'set', '--json', `allowScripts=${JSON.stringify({ [pkg.name]: true })}`], { cwd: dir })
+        const r = spawnSync(NPM, ['install', '--offline', '--foreground-scripts', '--no-audit', '--no-fund', main.path], {
+          cwd: dir,
+          encoding: 'utf8',
+          shell: process.platform === 'win32',
+          env: cleanEnv({ PATH: pathWithoutCargo, CARGO: '', RUSTC: '' }),
+        })
+        const out = `${r.stdout}${r.stderr}`
+        if (r.status === 0) throw new Error(`npm install succeeded without cargo:\n${out}`)
+        for (const want of ['cargo was not found', ABI, 'rustup.rs']) {
+          if (!out.includes(want)) throw new Error(`the output does not mention ${want}:\n${out.split('\n').slice(-25).join('\n')}`)
+        }
+        return out.split('\n').find((l) => l.includes('cargo was not found')).trim()
+      })
     }
   }
 
