@@ -73,8 +73,11 @@ rover.dropServer('b');
 rover.on('connection', (slot: number, s: Socket) => client.newConnection(slot, s));
 rover.on('unreachable', (id: string, server: CallosumClient.ServerAddress) => void [id, server]);
 rover.on('error', (err: CallosumClient.CallosumError) => void err.code);
-rover.start();
-rover.stop();
+const chained: CallosumClient.Rover = rover.addServer('c', { host: '127.0.0.1', port: 4002 }).dropServer('c').start().stop();
+const chosen: string | undefined = rover.connect();
+const known: Record<string, CallosumClient.ServerAddress> = rover.servers;
+const running: boolean = rover.running;
+const pending: number = rover.pending;
 new CallosumClient.Rover();
 
 client.close();
@@ -86,4 +89,4 @@ const named: CallosumClient = new Named({ MAX_SLOTS: 2 });
 const viaDefault: CallosumClient = new Default();
 
 void [byDefault, falsy, asEmitter, max, held, waiting, closed, lease, counts, lowest, highest, isClosed];
-void [wired, roverAsEmitter, named, viaDefault];
+void [wired, roverAsEmitter, named, viaDefault, chained, chosen, known, running, pending];
