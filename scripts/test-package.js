@@ -195,24 +195,10 @@ if (typeof client.close === 'function') client.close()
 process.stdout.write(JSON.stringify({ ok: true }) + '\n')
 `
 
-// A consumer of the installed types, resolved through the package's
-// `exports` the way a user's TypeScript project resolves them.
-const CONSUMER_TS = String.raw`
-import CallosumClient = require('callosum-client-tcp')
-import type { Socket } from 'node:net'
-
-declare const socket: Socket
-const client = new CallosumClient({ MAX_SLOTS: 10 })
-const max: number = client.MAX_SLOTS
-const held: number = client.slotCount
-client.newConnection(0, socket)
-const lent: Socket | undefined = client.getConnection()
-if (lent) client.returnConnection(lent)
-client.on('error', (err: Error) => void err)
-// @ts-expect-error a slot is a number
-client.newConnection('0', socket)
-void max, held
-`
+// The type-test consumers (__test__/types/consumer.cts and .mts) are
+// compiled again in the installed project, against the installed types,
+// resolved through the package's `exports` the way a user's project does.
+const CONSUMERS = ['consumer.cts', 'consumer.mts']
 
 // ---------------------------------------------------------------------------
 
@@ -359,15 +345,17 @@ function main() {
         fs.writeFileSync(path.join(app, 'scenario.mjs'), SCENARIO_MJS)
         run(process.execPath, ['scenario.mjs'], { cwd: app })
       })
-      check('TypeScript: the installed types compile for a consumer (tsc --noEmit)', () => {
+      check('TypeScript: the type-test consumers compile against the installed package (tsc --noEmit)', () => {
         const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+        const typeRoots = path.join(ROOT, 'node_modules', '@types')
         if (!fs.existsSync(tsc)) throw new Error('typescript is not installed in the repository (npm install)')
-        fs.writeFileSync(path.join(app, 'consumer.ts'), CONSUMER_TS)
-        const typesNode = path.join(ROOT, 'node_modules', '@types', 'node')
-        const args = [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022']
-        if (fs.existsSync(typesNode)) args.push('--typeRoots', path.join(ROOT, 'node_modules', '@types'), '--types', 'node')
-        args.push('consumer.ts')
-        run(process.execPath, args, { cwd: app })
+        if (!fs.existsSync(path.join(typeRoots, 'node'))) throw new Error('@types/node is not installed in the repository (npm install)')
+        for (const f of CONSUMERS) fs.copyFileSync(path.join(ROOT, '__test__', 'types', f), path.join(app, f))
+        run(process.execPath, [
+          tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
+          '--lib', 'es2022', '--typeRoots', typeRoots, '--types', 'node', ...CONSUMERS,
+        ], { cwd: app })
+        return CONSUMERS.join(', ')
       })
     }
   }
