@@ -92,12 +92,21 @@ function npmPack(dir) {
   return { ...info, path: path.join(tmp, info.filename) }
 }
 
+// `allowScripts` in the project's package.json (what `npm install-scripts
+// approve` writes), edited directly: no shell quoting of JSON on Windows.
+function allowScripts(dir) {
+  const file = path.join(dir, 'package.json')
+  const json = JSON.parse(fs.readFileSync(file, 'utf8'))
+  json.allowScripts = { ...(json.allowScripts || {}), [pkg.name]: true }
+  fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`)
+}
+
 function npmInstall(dir, tarballs, extraEnv) {
   fs.mkdirSync(dir, { recursive: true })
   run(NPM, ['init', '-y'], { cwd: dir })
   // What a user does once npm blocks unreviewed install scripts (npm 11
   // runs them with a notice): approve this package's.
-  run(NPM, ['pkg', 'set', '--json', `allowScripts=${JSON.stringify({ [pkg.name]: true })}`], { cwd: dir })
+  allowScripts(dir)
   // Local tarballs with no registry dependencies: no network needed.
   return run(NPM, ['install', '--offline', '--foreground-scripts', '--no-audit', '--no-fund', ...tarballs], {
     cwd: dir,
@@ -411,7 +420,7 @@ function main() {
         const dir = path.join(tmp, 'app-no-cargo')
         fs.mkdirSync(dir, { recursive: true })
         run(NPM, ['init', '-y'], { cwd: dir })
-        run(NPM, ['pkg', 'set', '--json', `allowScripts=${JSON.stringify({ [pkg.name]: true })}`], { cwd: dir })
+        allowScripts(dir)
         const r = spawnSync(NPM, ['install', '--offline', '--foreground-scripts', '--no-audit', '--no-fund', main.path], {
           cwd: dir,
           encoding: 'utf8',
