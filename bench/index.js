@@ -226,6 +226,19 @@ function churnScript() {
 
 const now = () => performance.now();
 
+// CPU time of the whole process (all threads) during the timed regions, next to
+// their wall time: their ratio says how much of a core the bench really had.
+const cpuShare = { wallMs: 0, cpuMs: 0 };
+let cpuMark = null;
+function cpuStart() {
+  cpuMark = process.cpuUsage();
+}
+function cpuStop(wallMs) {
+  const d = process.cpuUsage(cpuMark);
+  cpuShare.wallMs += wallMs;
+  cpuShare.cpuMs += (d.user + d.system) / 1000;
+}
+
 function fillPool(pool, size) {
   const sockets = makeSockets(size);
   const slots = slotsFor(size);
@@ -261,9 +274,11 @@ function measureGetReturn(name, size, cycles) {
   pool.returnConnection(s);
   const loop = loopFor('sync', name);
   collect();
+  cpuStart();
   const t0 = now();
   loop(pool, cycles);
   const t1 = now();
+  cpuStop(t1 - t0);
   const check = pool.getConnection();
   if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the run`);
   pool.returnConnection(check);
@@ -299,9 +314,11 @@ async function measureGenericGetReturn(size, cycles) {
   const pool = genericPools.get(size);
   const loop = loopFor('gp', 'generic-pool');
   collect();
+  cpuStart();
   const t0 = now();
   await loop(pool, cycles);
   const t1 = now();
+  cpuStop(t1 - t0);
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -313,9 +330,11 @@ function measureChurn(name, script) {
   const offers = makeSockets(script.offers, maxSlots);
   const loop = loopFor('churn', name);
   collect();
+  cpuStart();
   const t0 = now();
   const used = loop(pool, script.ops, script.slots, offers, [], maxHeld);
   const t1 = now();
+  cpuStop(t1 - t0);
   if (used !== script.offers) throw new Error('churn script mismatch');
   dirty = true;
   return ((t1 - t0) * 1e6) / script.ops.length;
@@ -374,9 +393,11 @@ async function measureAcquire(name, size, cycles) {
     loop = loopFor('acquire', name);
   }
   collect();
+  cpuStart();
   const t0 = now();
   await loop(pool, cycles);
   const t1 = now();
+  cpuStop(t1 - t0);
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -391,11 +412,13 @@ async function measureContended(name, connections, callers, acquisitions) {
   const worker = loopFor('contended', name);
   const state = { left: acquisitions };
   collect();
+  cpuStart();
   const t0 = now();
   const workers = [];
   for (let i = 0; i < callers; i++) workers.push(worker(pool, state, immediate));
   await Promise.all(workers);
   const t1 = now();
+  cpuStop(t1 - t0);
   return ((t1 - t0) * 1e6) / acquisitions;
 }
 
@@ -740,6 +763,10 @@ async function main() {
   }
   const targets = computeTargets(memory);
   printTargets(targets);
+  const share = cpuShare.wallMs > 0 ? cpuShare.cpuMs / cpuShare.wallMs : null;
+  if (share !== null) {
+    console.log(`\nprocess CPU time / wall time in the timed regions: ${(100 * share).toFixed(0)}% (about 100% when the bench has a core to itself; GC helper threads can add a little)`);
+  }
   if (poolErrors) console.log(`\nnote: the pools emitted ${poolErrors} 'error' events during the run`);
 
   const elapsed = (Date.now() - started) / 1000;
@@ -766,6 +793,7 @@ async function main() {
     memory,
     ...targets,
     poolErrors,
+    cpuShareOfTimedRegions: share,
   };
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(out, null, 2) + '\n');
