@@ -42,7 +42,7 @@ const HELP: &str = "fleet: a Callosum fleet on loopback, on the callosum-pool co
   --servers N         servers (100)
   --clients M         clients, each with a pool and a rover (2000)
   --max-slots S       MAX_SLOTS of every pool (3)
-  --roving-ms R       ROVING_INTERVAL in ms (500; the JavaScript default is 1000)
+  --roving-ms R       ROVING_INTERVAL in ms (1000, the JavaScript rover's default)
   --request-ms T      mean time between two requests of one client, ms (1000)
   --delay-ms D        server's delay before answering a request, ms (2)
   --settle K          intervals to let the balance settle after the pools fill (40)
@@ -67,7 +67,7 @@ fn parse() -> Args {
         servers: 100,
         clients: 2000,
         max_slots: 3,
-        roving_ms: 500,
+        roving_ms: 1000,
         request_ms: 1000.0,
         delay_ms: 2.0,
         settle: 40,
@@ -222,15 +222,19 @@ fn main() {
     let started = Instant::now();
     let nofile = callosum_fleet::raise_nofile_limit();
     println!("# Callosum fleet on loopback (callosum-pool core, tokio, {} worker threads)\n", a.threads);
-    println!(
-        "Time is scaled: ROVING_INTERVAL is {} ms here (the JavaScript rover's default is 1000 ms), the back-off ceiling 30 intervals,",
-        a.roving_ms
-    );
+    if a.roving_ms == 1000 {
+        println!("ROVING_INTERVAL is 1000 ms, the JavaScript rover's default: no time scaling; the back-off ceiling is 30 s,");
+    } else {
+        println!(
+            "Time is scaled: ROVING_INTERVAL is {} ms here (the JavaScript rover's default is 1000 ms), the back-off ceiling 30 intervals,",
+            a.roving_ms
+        );
+    }
     println!(
         "requests arrive {} ms apart per client on average (Poisson), servers answer after {} ms. Durations are given in seconds of",
         a.request_ms, a.delay_ms
     );
-    println!("this run and in roving intervals (RI); at a real interval of X ms, multiply RI by X.\n");
+    println!("this run and in roving intervals (RI); at an interval of X ms, multiply RI by X ms.\n");
     println!("open-file limit: {nofile}\n");
     if a.main {
         run_main(&a, nofile);
@@ -315,6 +319,7 @@ fn run_main(a: &Args, nofile: u64) {
     println!("| connections they held | {} of {} |", fail.lost, fail.pooled_before);
     println!("| requests failed (in flight on them) | {} |", fail.failed);
     println!("| requests that found no idle connection | {} (of {} answered) |", fail.no_connection, fail.ok);
+    println!("| every dead connection dropped from its pool after | {} |", secs(fail.dropped_secs, ris));
     println!("| pools back to 99% after | {} |", secs(fail.refill_99_secs, ris));
     println!("| pools back to 100% after | {} |", secs(fail.refill_full_secs, ris));
     println!("| balance back within 10% of before ({}) after | {} |", f2(fail.conn_max_mean_before), secs(fail.balance_secs, ris));

@@ -360,7 +360,10 @@ pub struct Failure {
     /// Requests that found no idle connection in their pool.
     pub no_connection: u64,
     pub ok: u64,
-    /// Seconds until the pools hold 99% / 100% of what they held before.
+    /// Seconds until no client holds a connection to a killed server.
+    pub dropped_secs: Option<f64>,
+    /// Seconds until the pools hold 99% / 100% of what they held before
+    /// (counted only once the dead connections are all dropped).
     pub refill_99_secs: Option<f64>,
     pub refill_full_secs: Option<f64>,
     /// Seconds until the connections max/mean is back within 10% of before.
@@ -385,20 +388,25 @@ pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut
     }
     let t_kill = fleet.snapshot().at;
     let since = |s: &Snapshot| (s.at - t_kill).as_secs_f64();
-    let (mut r99, mut r100, mut bal) = (None, None, None);
-    let mut dipped = false;
+    let (mut gone, mut r99, mut r100, mut bal) = (None, None, None, None);
     let last = watch(fleet, ri / 2, span, |s| {
         series.push(t0, s);
         let total = s.total_pooled();
-        dipped |= total < pooled_before;
-        if dipped && r99.is_none() && total as f64 >= 0.99 * pooled_before as f64 {
-            r99 = Some(since(s));
+        // Count from the moment every client has noticed its dead
+        // connections: before that the totals still include them.
+        if gone.is_none() && kill.iter().all(|&k| s.pooled[k] == 0) {
+            gone = Some(since(s));
         }
-        if dipped && r100.is_none() && total >= pooled_before {
-            r100 = Some(since(s));
-        }
-        if dipped && bal.is_none() && total as f64 >= 0.99 * pooled_before as f64 && spread(&s.alive_pooled()).0 <= balance_before * 1.1 {
-            bal = Some(since(s));
+        if gone.is_some() {
+            if r99.is_none() && total as f64 >= 0.99 * pooled_before as f64 {
+                r99 = Some(since(s));
+            }
+            if r100.is_none() && total >= pooled_before {
+                r100 = Some(since(s));
+            }
+            if bal.is_none() && total as f64 >= 0.99 * pooled_before as f64 && spread(&s.alive_pooled()).0 <= balance_before * 1.1 {
+                bal = Some(since(s));
+            }
         }
         false
     })
@@ -410,6 +418,7 @@ pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut
         failed: last.failed - before.failed,
         no_connection: last.no_connection - before.no_connection,
         ok: last.ok - before.ok,
+        dropped_secs: gone,
         refill_99_secs: r99,
         refill_full_secs: r100,
         balance_secs: bal,
