@@ -24,11 +24,12 @@ function fmtNs(ns) {
   return ns.toFixed(2);
 }
 
-// series: [{ name, label, points: [{ size, ns }] }] (points with ns null are skipped)
+// series: [{ name, label, dash?, points: [{ size, ns }] }] (points with ns null
+// are skipped; `name` picks the colour, `dash` draws a dashed line)
 function getReturnChart(series, { title, subtitle } = {}) {
-  const W = 860;
+  const W = 900;
   const H = 460;
-  const m = { left: 84, right: 250, top: 60, bottom: 56 };
+  const m = { left: 84, right: 290, top: 60, bottom: 56 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
 
@@ -94,15 +95,17 @@ function getReturnChart(series, { title, subtitle } = {}) {
     const pts = s.points.filter((p) => p.ns > 0);
     if (pts.length > 0) {
       const path = pts.map((p, i) => `${i ? 'L' : 'M'}${x(p.size).toFixed(1)} ${y(p.ns).toFixed(1)}`).join(' ');
-      out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2.5"/>`);
+      out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`);
       for (const p of pts) {
         const cx = x(p.size).toFixed(1);
         const cy = y(p.ns).toFixed(1);
-        out.push(`<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"/>`);
+        out.push(s.dash
+          ? `<circle cx="${cx}" cy="${cy}" r="3.5" fill="#ffffff" stroke="${color}" stroke-width="2"/>`
+          : `<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"/>`);
       }
     }
     const lx = m.left + pw + 16;
-    out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"/>`);
+    out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`);
     out.push(`<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`);
     legendY += 22;
   }

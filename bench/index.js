@@ -18,7 +18,7 @@
 //
 // Environment: BENCH_ROUNDS (default 7), BENCH_SCALE (multiplies every
 // iteration count; 0.05 for a smoke run), BENCH_ONLY (comma-separated workload
-// ids: getreturn,churn,acquire,contended,memory), BENCH_OUT (output folder).
+// ids: getreturn,burst,churn,acquire,contended,memory), BENCH_OUT (output folder).
 
 const path = require('path');
 const fs = require('fs');
@@ -44,6 +44,10 @@ const CONFIG = {
   warmupRounds: 1,
   scale: SCALE,
   getReturn: { sizes: [100, 10000, 100000], syncCycles: scaled(1_000_000, 1000), asyncCycles: scaled(100_000, 100) },
+  // bursts: `burst` gets, then the same sockets returned in a fixed shuffled
+  // order, so that returns and leases go through the heap (a pool may lend a
+  // socket returned just before without heap work, as the native one does)
+  burst: { burst: 16, cycles: scaled(500_000, 1600) },
   churn: { maxSlots: 1000, slotRange: 2000, steps: scaled(200_000, 1000), mix: 'offer 70%, lend 10%, return 10%, leased socket dies (close) and is returned 10%', maxHeld: 64 },
   acquire: { poolSize: 100, cycles: scaled(200_000, 200) },
   contended: { connections: 100, callers: 800, acquisitions: scaled(200_000, 800) },
@@ -135,6 +139,13 @@ function loopFor(kind, name) {
     let fn;
     if (kind === 'sync') {
       fn = new Function('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = pool.getConnection(); pool.returnConnection(s); }`);
+    } else if (kind === 'burst') {
+      fn = new Function('pool', 'n', 'held', 'order', `${tag}
+        const burst = held.length;
+        for (let i = 0; i < n; i += burst) {
+          for (let j = 0; j < burst; j++) held[j] = pool.getConnection();
+          for (let j = 0; j < burst; j++) pool.returnConnection(held[order[j]]);
+        }`);
     } else if (kind === 'gp') {
       fn = new AsyncFunction('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.release(s); }`);
     } else if (kind === 'acquire') {
@@ -285,6 +296,26 @@ function measureGetReturn(name, size, cycles) {
   if (name === 'original') dirty = true; // its pool (and D1's nodes) is garbage after this
   if (DEBUG) process.stderr.write(`  ${name} ${size}: setup ${(b - a).toFixed(0)} ms, gc ${(t0 - b).toFixed(0)} ms, run ${(t1 - t0).toFixed(0)} ms\n`);
   return ((t1 - t0) * 1e6) / cycles;
+}
+
+function measureBurst(name, size, cycles) {
+  const { pool, lowest } = getReturnPool(name, size);
+  const burst = CONFIG.burst.burst;
+  const held = new Array(burst).fill(null);
+  const order = shuffledSlots(burst, CONFIG.seed ^ burst);
+  const loop = loopFor('burst', name);
+  const n = Math.ceil(cycles / burst) * burst;
+  collect();
+  cpuStart();
+  const t0 = now();
+  loop(pool, n, held, order);
+  const t1 = now();
+  cpuStop(t1 - t0);
+  const check = pool.getConnection();
+  if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the bursts`);
+  pool.returnConnection(check);
+  if (name === 'original') dirty = true;
+  return ((t1 - t0) * 1e6) / n;
 }
 
 function immediate() {
@@ -482,7 +513,7 @@ function rotate(list, by) {
 }
 
 // rows in a fixed order, whatever runs first
-const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'churn', 'acquire-idle', 'acquire-contended'];
+const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-10000', 'burst-100000', 'churn', 'acquire-idle', 'acquire-contended'];
 function orderedIds() {
   return [...ROW_ORDER.filter((id) => results[id]), ...Object.keys(results).filter((id) => !ROW_ORDER.includes(id))];
 }
@@ -528,6 +559,18 @@ async function runRound(round, keep, script) {
     }
   }
   phase('getreturn', t0);
+  t0 = Date.now();
+  if (wants('burst')) {
+    for (const size of sizes) {
+      const id = `burst-${size}`;
+      const title = `get+return in bursts of ${CONFIG.burst.burst}, pool ${size.toLocaleString('en-US')}`;
+      for (const name of rotate(['native', 'original', 'floor'], round)) {
+        if (!IMPLS[name].available) skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
+        else await attempt(id, title, 'ns/cycle', name, keep, () => measureBurst(name, size, CONFIG.burst.cycles));
+      }
+    }
+  }
+  phase('burst', t0);
   t0 = Date.now();
   if (wants('churn')) {
     const id = 'churn';
@@ -633,41 +676,65 @@ function med(id, name) {
   return e ? median(e.rounds) : null;
 }
 
+function rounds(id, name) {
+  const e = results[id] && results[id].impls[name];
+  return e && !e.error && e.rounds.length ? e.rounds : null;
+}
+
+// a / b: the median of the per-round ratios when both were measured in every
+// round (each pair measured close together in time, which cancels the
+// machine's drift), else the ratio of the medians
+function pairedRatio(idA, a, idB, b) {
+  const ra = rounds(idA, a);
+  const rb = rounds(idB, b);
+  if (!ra || !rb) return null;
+  if (ra.length === rb.length) return median(ra.map((x, i) => x / rb[i]));
+  return median(ra) / median(rb);
+}
+
 function computeTargets(memory) {
   const t = [];
-  const ratio = (a, b) => (a === null || b === null || !(b > 0) ? null : a / b);
   const add = (target, measured, goal, op, note) => {
     const pass = measured === null ? null : op === '>=' ? measured >= goal : measured <= goal;
     t.push({ target, measured, goal: `${op} ${goal}`, status: pass === null ? 'n/a' : pass ? 'met' : 'MISSED', note });
   };
-  for (const size of CONFIG.getReturn.sizes) {
-    const id = `getreturn-${size}`;
-    const s = size.toLocaleString('en-US');
-    add(`#4 get+return ${s}: original / native (x faster)`, ratio(med(id, 'original'), med(id, 'native')), 4, '>=');
-    add(`#4 get+return ${s}: native / floor (x slower)`, ratio(med(id, 'native'), med(id, 'floor')), 2.5, '<=');
+  for (const [prefix, what] of [['getreturn', 'get+return'], ['burst', `bursts of ${CONFIG.burst.burst}`]]) {
+    for (const size of CONFIG.getReturn.sizes) {
+      const id = `${prefix}-${size}`;
+      if (!results[id]) continue;
+      const s = size.toLocaleString('en-US');
+      add(`#4 ${what} ${s}: original / native (x faster)`, pairedRatio(id, 'original', id, 'native'), 4, '>=');
+      add(`#4 ${what} ${s}: native / floor (x slower)`, pairedRatio(id, 'native', id, 'floor'), 2.5, '<=');
+    }
+    if (results[`${prefix}-100000`] && results[`${prefix}-100`]) {
+      add(`#4 ${what}, log growth: native 100,000 / native 100`, pairedRatio(`${prefix}-100000`, 'native', `${prefix}-100`, 'native'), 2, '<=');
+    }
   }
-  add('#4 log growth: native 100,000 / native 100', ratio(med('getreturn-100000', 'native'), med('getreturn-100', 'native')), 2, '<=');
-  add('#4 churn: original / native (x faster)', ratio(med('churn', 'original'), med('churn', 'native')), 3, '>=');
+  add('#4 churn: original / native (x faster)', pairedRatio('churn', 'original', 'churn', 'native'), 3, '>=');
   const mem = memory && memory.native && !memory.native.error ? memory.native.bytesPerCycle : null;
   add(`#4 memory: native bytes per cycle over ${CONFIG.memory.cycles.toLocaleString('en-US')} cycles`, mem, 0.1, '<=', 'heap+external growth after full GC; 0.1 B/cycle = 1 MB per 10M cycles');
-  add('#5 acquire idle: generic-pool / native (x throughput)', ratio(med('acquire-idle', 'generic-pool'), med('acquire-idle', 'native')), 3, '>=');
-  add('#5 acquire idle: native / waiting floor (x time)', ratio(med('acquire-idle', 'native'), med('acquire-idle', 'waiting-floor')), 1.5, '<=');
-  add('#5 contended: generic-pool / native (x throughput)', ratio(med('acquire-contended', 'generic-pool'), med('acquire-contended', 'native')), 1.5, '>=');
-  add('#5 contended: native / waiting floor (x time)', ratio(med('acquire-contended', 'native'), med('acquire-contended', 'waiting-floor')), 1.5, '<=');
+  add('#5 acquire idle: generic-pool / native (x throughput)', pairedRatio('acquire-idle', 'generic-pool', 'acquire-idle', 'native'), 3, '>=');
+  add('#5 acquire idle: native / waiting floor (x time)', pairedRatio('acquire-idle', 'native', 'acquire-idle', 'waiting-floor'), 1.5, '<=');
+  add('#5 contended: generic-pool / native (x throughput)', pairedRatio('acquire-contended', 'generic-pool', 'acquire-contended', 'native'), 1.5, '>=');
+  add('#5 contended: native / waiting floor (x time)', pairedRatio('acquire-contended', 'native', 'acquire-contended', 'waiting-floor'), 1.5, '<=');
   // references, no target
   const refs = [];
   for (const size of CONFIG.getReturn.sizes) {
     const id = `getreturn-${size}`;
-    refs.push({ what: `get+return ${size.toLocaleString('en-US')}: original / floor`, value: ratio(med(id, 'original'), med(id, 'floor')) });
-    refs.push({ what: `get+return ${size.toLocaleString('en-US')}: generic-pool / native`, value: ratio(med(id, 'generic-pool'), med(id, 'native')) });
+    const s = size.toLocaleString('en-US');
+    refs.push({ what: `get+return ${s}: original / floor`, value: pairedRatio(id, 'original', id, 'floor') });
+    refs.push({ what: `get+return ${s}: generic-pool / native`, value: pairedRatio(id, 'generic-pool', id, 'native') });
+    refs.push({ what: `bursts of ${CONFIG.burst.burst} ${s}: original / floor`, value: pairedRatio(`burst-${size}`, 'original', `burst-${size}`, 'floor') });
   }
-  refs.push({ what: 'contended: generic-pool / waiting floor', value: ratio(med('acquire-contended', 'generic-pool'), med('acquire-contended', 'waiting-floor')) });
-  refs.push({ what: 'acquire idle: generic-pool / waiting floor', value: ratio(med('acquire-idle', 'generic-pool'), med('acquire-idle', 'waiting-floor')) });
+  refs.push({ what: 'get+return, log growth: floor 100,000 / floor 100', value: pairedRatio('getreturn-100000', 'floor', 'getreturn-100', 'floor') });
+  refs.push({ what: 'get+return, log growth: original 100,000 / original 100', value: pairedRatio('getreturn-100000', 'original', 'getreturn-100', 'original') });
+  refs.push({ what: 'acquire idle: generic-pool / waiting floor', value: pairedRatio('acquire-idle', 'generic-pool', 'acquire-idle', 'waiting-floor') });
+  refs.push({ what: 'contended: generic-pool / waiting floor', value: pairedRatio('acquire-contended', 'generic-pool', 'acquire-contended', 'waiting-floor') });
   return { targets: t, references: refs };
 }
 
 function printTargets({ targets, references }) {
-  const lines = ['', 'targets (issues 4 and 5), from the medians above:'];
+  const lines = ['', 'targets (issues 4 and 5): ratios are medians of the per-round ratios (pairs measured in the same round):'];
   for (const x of targets) {
     lines.push(`  ${pad(x.target, 62)} ${pad(x.measured === null ? 'n/a' : x.measured.toFixed(2), 8, true)}  goal ${pad(x.goal, 7)}  ${x.status}`);
   }
@@ -798,23 +865,38 @@ async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(out, null, 2) + '\n');
 
-  if (wants('getreturn')) {
-    const series = ['native', 'original', 'floor', 'generic-pool'].map((name) => ({
-      name,
-      label: IMPLS[name].label,
-      points: CONFIG.getReturn.sizes.map((size) => ({ size, ns: med(`getreturn-${size}`, name) })),
-    }));
+  if (wants('getreturn') || wants('burst')) {
+    const series = [];
+    if (wants('getreturn')) {
+      for (const name of ['native', 'original', 'floor', 'generic-pool']) {
+        series.push({
+          name,
+          label: IMPLS[name].label,
+          points: CONFIG.getReturn.sizes.map((size) => ({ size, ns: med(`getreturn-${size}`, name) })),
+        });
+      }
+    }
+    if (wants('burst')) {
+      for (const name of ['native', 'original', 'floor']) {
+        series.push({
+          name,
+          dash: true,
+          label: `${name}, bursts of ${CONFIG.burst.burst}`,
+          points: CONFIG.getReturn.sizes.map((size) => ({ size, ns: med(`burst-${size}`, name) })),
+        });
+      }
+    }
     const svg = getReturnChart(series, {
       title: 'callosum-client-tcp: ns per get + return (median of ' + ROUNDS + ' rounds, lower is better)',
-      subtitle: `${info.cpu}, ${info.cores} cores, Node ${info.node}; generic-pool is async acquire/release`,
+      subtitle: `${info.cpu}, ${info.cores} cores, Node ${info.node}; generic-pool is async acquire/release; dashed: ${CONFIG.burst.burst} gets, then ${CONFIG.burst.burst} returns`,
     });
     fs.writeFileSync(path.join(OUT, 'get-return.svg'), svg);
-    if (!process.env.BENCH_NO_DOCS && SCALE === 1) {
+    if (!process.env.BENCH_NO_DOCS && SCALE === 1 && !ONLY) {
       fs.mkdirSync(path.dirname(DOCS_SVG), { recursive: true });
       fs.writeFileSync(DOCS_SVG, svg);
     }
   }
-  console.log(`wrote ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}${wants('getreturn') ? ' and get-return.svg' : ''}`);
+  console.log(`wrote ${path.relative(process.cwd(), path.join(OUT, 'results.json'))}${wants('getreturn') || wants('burst') ? ' and get-return.svg' : ''}`);
 }
 
 main().catch((err) => {
