@@ -84,7 +84,7 @@ function getReturnChart(series, { title, subtitle } = {}) {
     const col = labels.filter((l) => l.size === size).sort((a, b) => a.py - b.py);
     let prev = -Infinity;
     for (const l of col) {
-      l.ly = Math.max(l.py - 8, prev + 12);
+      l.ly = Math.max(l.py - 8, prev + 13);
       prev = l.ly;
     }
   }
@@ -109,9 +109,22 @@ function getReturnChart(series, { title, subtitle } = {}) {
     out.push(`<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`);
     legendY += 22;
   }
+  const first = sizes[0];
+  const last = sizes[sizes.length - 1];
   for (const l of labels) {
-    const dx = l.ly > l.py - 8 + 0.5 ? 8 : 0; // pushed down: move right of the point
-    out.push(`<text x="${(x(l.size) + dx).toFixed(1)}" y="${l.ly.toFixed(1)}" text-anchor="${dx ? 'start' : 'middle'}" font-size="10" fill="${l.color}">${esc(l.text)}</text>`);
+    // at the edges, beside the point, inside the plot; elsewhere above it
+    // (or beside it when pushed down by a neighbour)
+    const pushed = l.ly > l.py - 8 + 0.5;
+    let anchor = pushed ? 'start' : 'middle';
+    let dx = pushed ? 8 : 0;
+    if (l.size === first) {
+      anchor = 'start';
+      dx = 7;
+    } else if (l.size === last) {
+      anchor = 'end';
+      dx = -7;
+    }
+    out.push(`<text x="${(x(l.size) + dx).toFixed(1)}" y="${l.ly.toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${l.color}">${esc(l.text)}</text>`);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
