@@ -28,8 +28,8 @@ function fmtNs(ns) {
 // are skipped; `name` picks the colour, `dash` draws a dashed line)
 function getReturnChart(series, { title, subtitle } = {}) {
   const W = 900;
-  const H = 460;
-  const m = { left: 84, right: 290, top: 60, bottom: 56 };
+  const H = 480;
+  const m = { left: 84, right: 290, top: 78, bottom: 56 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
 
@@ -74,22 +74,8 @@ function getReturnChart(series, { title, subtitle } = {}) {
   out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">pool size (sockets, log scale)</text>`);
   out.push(`<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">ns per get + return (log scale)</text>`);
 
-  // value labels above their points, pushed apart where points crowd
-  const labels = [];
-  for (const s of series) {
-    const color = COLORS[s.name] || '#444';
-    for (const p of s.points) if (p.ns > 0) labels.push({ size: p.size, py: y(p.ns), text: fmtNs(p.ns), color });
-  }
-  for (const size of sizes) {
-    const col = labels.filter((l) => l.size === size).sort((a, b) => a.py - b.py);
-    let prev = -Infinity;
-    for (const l of col) {
-      l.ly = Math.max(l.py - 8, prev + 13);
-      prev = l.ly;
-    }
-  }
-
   let legendY = m.top + 8;
+  out.push(`<text x="${m.left + pw + 16}" y="${m.top - 10}" font-size="10.5" fill="#555">values at ${esc(sizes.map(fmtSize).join(' / '))} sockets</text>`);
   for (const s of series) {
     const color = COLORS[s.name] || '#444';
     const pts = s.points.filter((p) => p.ns > 0);
@@ -107,24 +93,14 @@ function getReturnChart(series, { title, subtitle } = {}) {
     const lx = m.left + pw + 16;
     out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`);
     out.push(`<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`);
-    legendY += 22;
-  }
-  const first = sizes[0];
-  const last = sizes[sizes.length - 1];
-  for (const l of labels) {
-    // at the edges, beside the point, inside the plot; elsewhere above it
-    // (or beside it when pushed down by a neighbour)
-    const pushed = l.ly > l.py - 8 + 0.5;
-    let anchor = pushed ? 'start' : 'middle';
-    let dx = pushed ? 8 : 0;
-    if (l.size === first) {
-      anchor = 'start';
-      dx = 7;
-    } else if (l.size === last) {
-      anchor = 'end';
-      dx = -7;
+    if (pts.length) {
+      const values = sizes.map((size) => {
+        const p = s.points.find((q) => q.size === size && q.ns > 0);
+        return p ? fmtNs(p.ns) : 'n/a';
+      });
+      out.push(`<text x="${lx + 28}" y="${legendY + 15}" dominant-baseline="middle" font-size="10.5" fill="#555">${esc(values.join(' / '))} ns</text>`);
     }
-    out.push(`<text x="${(x(l.size) + dx).toFixed(1)}" y="${l.ly.toFixed(1)}" text-anchor="${anchor}" font-size="10" fill="${l.color}">${esc(l.text)}</text>`);
+    legendY += pts.length ? 36 : 22;
   }
   out.push('</svg>');
   return out.join('\n') + '\n';
