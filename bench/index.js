@@ -5,9 +5,16 @@
 // One process; every implementation measured on the same workloads with the
 // same fake sockets (bench/fake-socket.js: an EventEmitter with destroy(), no
 // I/O), interleaved round by round (the order rotates every round), one
-// discarded warm-up round, then the median of ROUNDS rounds. Each measurement
-// gets a fresh pool and fresh sockets, built outside the timed region, and a
-// full GC before it starts.
+// discarded warm-up round, then the median of ROUNDS rounds; target ratios are
+// medians of per-round ratios. Pools and sockets are built outside the timed
+// regions (get+return pools once, reused in every round, except the original's,
+// rebuilt every round since D1 makes it grow; churn pools fresh every round),
+// and a full GC runs before a measurement whenever garbage is pending.
+// Workloads: get+return (same socket) and get+return in bursts of 16 on pools
+// of 100, 10,000 and 100,000; newConnection churn on a full pool of 1,000;
+// acquire+return on an idle pool; acquire contended (8 callers per
+// connection, each holding it for one setImmediate); memory after 10M cycles.
+// See bench/README.md.
 //
 // Implementations:
 //   native         require('..'), this package (skipped as n/a while absent)
@@ -18,7 +25,9 @@
 //
 // Environment: BENCH_ROUNDS (default 7), BENCH_SCALE (multiplies every
 // iteration count; 0.05 for a smoke run), BENCH_ONLY (comma-separated workload
-// ids: getreturn,burst,churn,acquire,contended,memory), BENCH_OUT (output folder).
+// ids: getreturn,burst,churn,acquire,contended,memory), BENCH_OUT (output
+// folder), BENCH_DEBUG=1 (setup/GC/run times of each get+return measurement).
+// docs/bench-get-return.svg is only rewritten by a full-scale run of everything.
 
 const path = require('path');
 const fs = require('fs');
