@@ -176,7 +176,7 @@ fn f2(v: f64) -> String {
 
 fn secs(v: Option<f64>, ri: f64) -> String {
     match v {
-        Some(s) => format!("{s:.2} s ({:.0} RI)", s / ri),
+        Some(s) => format!("{s:.2} s ({:.1} RI)", s / ri),
         None => "not within the phase".into(),
     }
 }
@@ -403,7 +403,7 @@ fn run_sweep(a: &Args, nofile: u64) {
                 (st, so)
             });
             drop(rt);
-            let short = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.2} s / {:.0} RI", s / ris));
+            let short = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.2} s / {:.1} RI", s / ris));
             println!(
                 "| {slots} | {roving} | {:.1} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {:.0} |",
                 st.conn_mean,
@@ -416,11 +416,11 @@ fn run_sweep(a: &Args, nofile: u64) {
                 short(so.avg_80_secs),
                 t.elapsed().as_secs_f64()
             );
-            points.push((slots, roving, st.conn_max_mean, so.all_80_secs.map(|s| s / ris)));
+            points.push((slots, roving, st.conn_max_mean, so.all_80_secs.map(|s| s / ris), st.random_max_mean));
         }
     }
     const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let per_interval = |pick: &dyn Fn(&(usize, u64, f64, Option<f64>)) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
+    let per_interval = |pick: &dyn Fn(&(usize, u64, f64, Option<f64>, f64)) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
         let mut lines = Vec::new();
         let mut legend = Vec::new();
         for (k, &roving) in a.sweep_roving.iter().enumerate() {
@@ -445,12 +445,18 @@ fn run_sweep(a: &Args, nofile: u64) {
             legend,
         },
     );
-    let (lines, legend) = per_interval(&|p| (!p.2.is_nan()).then_some(p.2));
+    let (mut lines, mut legend) = per_interval(&|p| (!p.2.is_nan()).then_some(p.2));
+    // Random assignment depends on MAX_SLOTS only.
+    let mut random: Vec<(f64, f64)> = points.iter().map(|p| (p.0 as f64, p.4)).collect();
+    random.sort_by(|a, b| a.0.total_cmp(&b.0));
+    random.dedup_by(|a, b| a.0 == b.0);
+    lines.push(Line { points: random, color: "#999", width: 2.0, opacity: 1.0 });
+    legend.push(("#999", "random assignment (computed)".into()));
     write_svg(
         &a.svg_dir,
         "sweep-balance.svg",
         &Chart {
-            title: &format!("Steady state, {} servers, {} clients: connections max/mean", a.sweep_servers, a.sweep_clients),
+            title: &format!("Steady state, {} servers, {} clients: connections max/mean, Callosum vs random", a.sweep_servers, a.sweep_clients),
             x_label: "MAX_SLOTS",
             y_label: "max/mean (1 is perfect)",
             lines,
