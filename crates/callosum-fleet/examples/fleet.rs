@@ -380,7 +380,8 @@ fn run_sweep(a: &Args, nofile: u64) {
     );
     println!("| MAX_SLOTS | RI ms | conns/server | conns max/mean | random max/mean | reqs max/mean | p99 ms | displaced/s | new within 20% after | new avg 80% after | run s |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut points = Vec::new();
+    type Point = (usize, u64, f64, Option<f64>, f64);
+    let mut points: Vec<Point> = Vec::new();
     for &slots in &a.sweep_slots {
         for &roving in &a.sweep_roving {
             if fds_needed(a.sweep_servers, a.sweep_clients, slots) > nofile {
@@ -420,7 +421,7 @@ fn run_sweep(a: &Args, nofile: u64) {
         }
     }
     const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let per_interval = |pick: &dyn Fn(&(usize, u64, f64, Option<f64>, f64)) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
+    let per_interval = |pick: &dyn Fn(&Point) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
         let mut lines = Vec::new();
         let mut legend = Vec::new();
         for (k, &roving) in a.sweep_roving.iter().enumerate() {

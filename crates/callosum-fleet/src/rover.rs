@@ -109,7 +109,7 @@ impl Rover {
         }
         self.scratch.clear();
         for (i, e) in self.entries[..known].iter().enumerate() {
-            if e.until.map_or(true, |u| u <= now) {
+            if e.until.is_none_or(|u| u <= now) {
                 self.scratch.push(i as u32);
             }
         }

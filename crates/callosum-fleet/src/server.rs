@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn allocator_matches_a_naive_model() {
         let mut a = SlotAllocator::new();
-        let mut taken = vec![false; 64];
+        let mut taken = [false; 64];
         let mut rng = crate::rng::Rng::new(5);
         for _ in 0..20_000 {
             let live: Vec<usize> = (0..64).filter(|&s| taken[s]).collect();
