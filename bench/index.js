@@ -26,7 +26,9 @@
 // Environment: BENCH_ROUNDS (default 7), BENCH_SCALE (multiplies every
 // iteration count; 0.05 for a smoke run), BENCH_ONLY (comma-separated workload
 // ids: getreturn,burst,churn,acquire,contended,memory), BENCH_OUT (output
-// folder), BENCH_DEBUG=1 (setup/GC/run times of each get+return measurement).
+// folder), BENCH_IMPLS (comma-separated implementations, e.g. native for a
+// profile: node --expose-gc --cpu-prof bench/index.js), BENCH_DEBUG=1
+// (setup/GC/run times of each get+return measurement).
 // docs/bench-get-return.svg is only rewritten by a full-scale run of everything.
 
 const path = require('path');
@@ -109,7 +111,8 @@ try {
   genericPool = null;
 }
 
-const native = loadNative();
+const SELECTED = process.env.BENCH_IMPLS ? new Set(process.env.BENCH_IMPLS.split(',')) : null;
+const native = !SELECTED || SELECTED.has('native') ? loadNative() : { error: 'not selected' };
 
 const IMPLS = {
   native: { label: 'native (this package)', available: !native.error, reason: native.error },
@@ -118,6 +121,11 @@ const IMPLS = {
   'generic-pool': { label: 'generic-pool 3.9.0', available: !!genericPool, reason: genericPool ? undefined : 'generic-pool not installed' },
   'waiting-floor': { label: 'JS waiting floor', available: true },
 };
+if (SELECTED) {
+  for (const [name, impl] of Object.entries(IMPLS)) {
+    if (!SELECTED.has(name)) Object.assign(impl, { available: false, reason: 'not selected' });
+  }
+}
 
 function syncCtor(name) {
   if (name === 'native') return native.Native;
@@ -900,7 +908,7 @@ async function main() {
       subtitle: `${info.cpu}, ${info.cores} cores, Node ${info.node}; generic-pool is async acquire/release; dashed: ${CONFIG.burst.burst} gets, then ${CONFIG.burst.burst} returns`,
     });
     fs.writeFileSync(path.join(OUT, 'get-return.svg'), svg);
-    if (!process.env.BENCH_NO_DOCS && SCALE === 1 && !ONLY) {
+    if (!process.env.BENCH_NO_DOCS && SCALE === 1 && !ONLY && !SELECTED) {
       fs.mkdirSync(path.dirname(DOCS_SVG), { recursive: true });
       fs.writeFileSync(DOCS_SVG, svg);
     }
