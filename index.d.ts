@@ -12,7 +12,7 @@ declare namespace CallosumClient {
   }
 
   export interface AcquireOptions {
-    /** Milliseconds to wait before rejecting with ERR_CALLOSUM_ACQUIRE_TIMEOUT. */
+    /** Milliseconds (0 to 2^31-1, or Infinity) to wait before rejecting with ERR_CALLOSUM_ACQUIRE_TIMEOUT. */
     timeout?: number;
     /** Rejects with an AbortError (code ABORT_ERR) when aborted. */
     signal?: AbortSignal;
@@ -54,12 +54,20 @@ declare namespace CallosumClient {
     | 'ERR_CALLOSUM_BAD_SLOT_LINE'
     | 'ERR_CALLOSUM_CLOSED_EARLY'
     | 'ERR_CALLOSUM_HANDSHAKE_TIMEOUT'
+    | 'ERR_CALLOSUM_BAD_OPTION'
+    | 'ERR_CALLOSUM_BAD_SERVER'
+    | 'ERR_CALLOSUM_BAD_SERVER_ID'
     | 'ABORT_ERR'
     | 'ERR_INVALID_ARG_TYPE'
     | 'ERR_OUT_OF_RANGE';
 
   export interface CallosumError extends Error {
     code: ErrorCode;
+    /** Rover errors: the server concerned. */
+    serverId?: string;
+    server?: ServerAddress;
+    /** ERR_CALLOSUM_BAD_SLOT_LINE: what was wrong with the line. */
+    reason?: string;
   }
 
   export interface ServerAddress {
@@ -79,6 +87,8 @@ declare namespace CallosumClient {
     maxBackoff?: number;
     /** A source of numbers in [0, 1), for repeatable runs. Default Math.random. */
     random?: () => number;
+    /** A monotonic clock in ms for the back-off (a test hook). Default performance.now. */
+    now?: () => number;
   }
 
   /** Offers the pool a connection to a random known server every interval. */

@@ -268,3 +268,24 @@ test('randomized: acquire/get/return/offer/fault/abort keep hand-off invariants'
     assert.deepEqual(c.errors, [], `seed ${seed}`);
   }
 });
+
+test('a timeout beyond what timers honour is refused, not turned into 1 ms', async () => {
+  const c = client({ MAX_SLOTS: 1 });
+  await rejectsWith(c.acquire({ timeout: 2 ** 31 }), 'ERR_OUT_OF_RANGE');
+  const waiting = c.acquire({ timeout: Infinity });
+  await tick();
+  assert.equal(c.waiting, 1);
+  c.close();
+  await rejectsWith(waiting, 'ERR_CALLOSUM_CLOSED');
+});
+
+test('a signal without removeEventListener is refused; one that throws cannot break a hand-off', async () => {
+  const c = client({ MAX_SLOTS: 1 });
+  await rejectsWith(c.acquire({ signal: { aborted: false, addEventListener() {} } }), 'ERR_INVALID_ARG_TYPE');
+  const hostile = { aborted: false, addEventListener() {}, removeEventListener() { throw new Error('no'); } };
+  const p = c.acquire({ signal: hostile });
+  const s = socket();
+  assert.doesNotThrow(() => c.newConnection(1, s));
+  assert.equal(await p, s);
+  assert.equal(c.stats().leased, 1);
+});

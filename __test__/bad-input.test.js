@@ -201,3 +201,53 @@ test('B8: slotCount never exceeds MAX_SLOTS under displacement churn', () => {
   assert.equal(st.lowestSlot, 1);
   assert.equal(st.highestSlot, 3);
 });
+
+test('B3: a frozen or non-extensible socket-like object is refused before anything is kept', () => {
+  const c = client({ MAX_SLOTS: 1 });
+  const fake = Object.preventExtensions({ on() {}, destroy() {} });
+  c.newConnection(1, fake);
+  assert.equal(c.errors[0].code, 'ERR_CALLOSUM_NOT_A_SOCKET');
+  assert.equal(c.slotCount, 0);
+  const s = socket();
+  c.newConnection(2, s);
+  assert.equal(c.getConnection(), s);
+});
+
+test('B8: a leased socket that got end (half open) is destroyed when returned', async () => {
+  const net = require('node:net');
+  const { once } = require('node:events');
+  const server = net.createServer({ allowHalfOpen: true }, (peer) => peer.end());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const s = net.connect({ port: server.address().port, host: '127.0.0.1', allowHalfOpen: true });
+  await once(s, 'connect');
+  try {
+    const c = client({ MAX_SLOTS: 1 });
+    c.newConnection(0, s);
+    assert.equal(c.getConnection(), s);
+    s.resume();
+    await once(s, 'end');
+    assert.equal(c.slotCount, 0, 'its slot freed on end');
+    assert.equal(s.destroyed, false, 'not destroyed under its user');
+    c.returnConnection(s);
+    assert.equal(s.destroyed, true, 'the pool closes what it owned');
+    assert.deepEqual(c.errors, []);
+  } finally {
+    s.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('C8: marks are kept true when the pool itself destroys a socket', () => {
+  const c = client({ MAX_SLOTS: 1 });
+  const high = socket();
+  c.newConnection(9, high);
+  c.getConnection();
+  c.newConnection(1, socket()); // displaces leased `high`
+  c.returnConnection(high);
+  assert.deepEqual([high.destroyed, high._destroyed, high._leased], [true, true, false]);
+  const idle = c.getConnection();
+  c.returnConnection(idle);
+  c.close();
+  assert.deepEqual([idle.destroyed, idle._destroyed, idle._leased], [true, true, false]);
+});

@@ -52,9 +52,20 @@ function checkMaxWaiting(value) {
   return value;
 }
 
+// A socket, as far as the pool needs one: it can be watched, destroyed and
+// marked (a frozen object would make the marks throw after the keep).
 function isSocketLike(value) {
   return value !== null && typeof value === 'object' &&
-    typeof value.on === 'function' && typeof value.destroy === 'function';
+    typeof value.on === 'function' && typeof value.destroy === 'function' &&
+    Object.isExtensible(value);
+}
+
+// The longest delay setTimeout honours; Node turns longer ones into 1 ms.
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+function isAbortSignal(value) {
+  return value !== null && typeof value === 'object' && typeof value.aborted === 'boolean' &&
+    typeof value.addEventListener === 'function' && typeof value.removeEventListener === 'function';
 }
 
 class CallosumClient extends EventEmitter {
@@ -226,13 +237,13 @@ class CallosumClient extends EventEmitter {
       }
       timeout = options.timeout;
       signal = options.signal;
-      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      if (timeout !== undefined && (typeof timeout !== 'number' ||
+          !(timeout >= 0 && (timeout <= TIMEOUT_MAX || timeout === Infinity)))) {
         return Promise.reject(codedError(typeof timeout === 'number' ? RangeError : TypeError,
           typeof timeout === 'number' ? 'ERR_OUT_OF_RANGE' : 'ERR_INVALID_ARG_TYPE',
-          `acquire: options.timeout must be a non-negative number of ms, received ${describe(timeout)}`));
+          `acquire: options.timeout must be a number of ms from 0 to ${TIMEOUT_MAX}, or Infinity, received ${describe(timeout)}`));
       }
-      if (signal !== undefined && (signal === null || typeof signal !== 'object' ||
-          typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+      if (signal !== undefined && !isAbortSignal(signal)) {
         return Promise.reject(codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
           `acquire: options.signal must be an AbortSignal, received ${describe(signal)}`));
       }
@@ -278,11 +289,7 @@ class CallosumClient extends EventEmitter {
     this.#closed = true;
     for (const rover of this.#rovers) rover.stop();
     this.#rovers.clear();
-    for (const h of this.#native.close()) {
-      const socket = this.#sockets[h];
-      this.#forget(h, socket);
-      socket.destroy();
-    }
+    for (const h of this.#native.close()) this.#discard(h, this.#sockets[h]);
     const closedError = () => codedError(Error, 'ERR_CALLOSUM_CLOSED', 'acquire: the pool was closed while waiting');
     for (let w = this.#waiters.shift(); w !== null; w = this.#waiters.shift()) w.reject(closedError());
     if (debugOn) debug('closed; %d leased sockets to destroy when returned', this.slotCount);
@@ -336,8 +343,7 @@ class CallosumClient extends EventEmitter {
         // Its slot went to a lower one, or the pool closed: destroy it.
         this.#io[N.IO_HANDLE] = h;
         this.#release();
-        this.#forget(h, socket);
-        socket.destroy();
+        this.#discard(h, socket);
         if (debugOn) debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
         return;
       }
@@ -348,8 +354,10 @@ class CallosumClient extends EventEmitter {
       }
     } else if (socket != null && typeof socket === 'object' && this.#deadLeased.has(socket)) {
       // It died while lent out and was dropped then; this is its one return.
+      // After an 'end' it may still be half open: the pool owned it, so close it.
       this.#deadLeased.delete(socket);
       socket._leased = false;
+      if (socket.destroyed !== true) socket.destroy();
       return;
     }
     this.#report(codedError(Error, 'ERR_CALLOSUM_NOT_LEASED',
@@ -380,8 +388,7 @@ class CallosumClient extends EventEmitter {
       this.#state[victim] = DISPLACED;
       if (debugOn) debug('displaced leased slot %d: destroy when returned', slot);
     } else {
-      this.#forget(victim, socket);
-      socket.destroy();
+      this.#discard(victim, socket);
       if (debugOn) debug('displaced idle slot %d: destroyed', slot);
     }
   }
@@ -411,6 +418,15 @@ class CallosumClient extends EventEmitter {
       if (socket.destroyed !== true) socket.destroy();
     }
     if (debugOn) debug('dropped slot %d (%s), %d slots held', socket._slot, why, this.slotCount);
+  }
+
+  // Forgets a kept socket the pool itself ends (displaced, returned after
+  // displacement or close, idle at close) and destroys it.
+  #discard(h, socket) {
+    this.#forget(h, socket);
+    socket._leased = false;
+    socket._destroyed = true;
+    socket.destroy();
   }
 
   // Clears a handle's table entry; the handle is free in Rust already.

@@ -46,7 +46,15 @@ class WaitQueue {
     waiter.queued = false;
     this.length--;
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    if (waiter.onAbort !== undefined) waiter.signal.removeEventListener('abort', waiter.onAbort);
+    if (waiter.onAbort !== undefined) {
+      // The waiter is out of the queue already; a signal that throws here
+      // must not stop a hand-off half way.
+      try {
+        waiter.signal.removeEventListener('abort', waiter.onAbort);
+      } catch {
+        // nothing to undo
+      }
+    }
     return true;
   }
 
