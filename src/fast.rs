@@ -20,19 +20,42 @@ type Entry = fn(&Core) -> Option<()>;
 /// shared block, not to a return value: creating a JavaScript number costs a
 /// third of the whole crossing. A reentrant call or a panic throws instead of
 /// corrupting anything or unwinding into V8.
-unsafe fn dispatch(env: sys::napi_env, info: sys::napi_callback_info, entry: Entry) -> sys::napi_value {
+unsafe fn dispatch(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    entry: Entry,
+) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     let mut argc = 0usize;
-    if sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), ptr::null_mut(), &mut data) != sys::Status::napi_ok
+    if sys::napi_get_cb_info(
+        env,
+        info,
+        &mut argc,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        &mut data,
+    ) != sys::Status::napi_ok
         || data.is_null()
     {
-        return throw(env, c"ERR_CALLOSUM_NATIVE", c"native pool entry point called without its pool");
+        return throw(
+            env,
+            c"ERR_CALLOSUM_NATIVE",
+            c"native pool entry point called without its pool",
+        );
     }
     let core = &*(data as *const Core);
     match catch_unwind(AssertUnwindSafe(|| entry(core))) {
         Ok(Some(())) => ptr::null_mut(), // undefined
-        Ok(None) => throw(env, c"ERR_CALLOSUM_REENTRANT", c"native pool called while already in a call"),
-        Err(_) => throw(env, c"ERR_CALLOSUM_NATIVE", c"native pool panicked; this is a bug"),
+        Ok(None) => throw(
+            env,
+            c"ERR_CALLOSUM_REENTRANT",
+            c"native pool called while already in a call",
+        ),
+        Err(_) => throw(
+            env,
+            c"ERR_CALLOSUM_NATIVE",
+            c"native pool panicked; this is a bug",
+        ),
     }
 }
 
@@ -43,7 +66,10 @@ unsafe fn throw(env: sys::napi_env, code: &CStr, msg: &CStr) -> sys::napi_value 
 
 macro_rules! entry_point {
     ($name:ident, $entry:expr) => {
-        unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+        unsafe extern "C" fn $name(
+            env: sys::napi_env,
+            info: sys::napi_callback_info,
+        ) -> sys::napi_value {
             dispatch(env, info, $entry)
         }
     };
@@ -67,7 +93,9 @@ pub unsafe fn fast_path(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys
         if status == sys::Status::napi_ok {
             Ok(())
         } else {
-            Err(napi::Error::from_reason(format!("could not create {what} (napi status {status})")))
+            Err(napi::Error::from_reason(format!(
+                "could not create {what} (napi status {status})"
+            )))
         }
     };
     let mut object = ptr::null_mut();
@@ -92,7 +120,10 @@ pub unsafe fn fast_path(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys
             sys::napi_add_finalizer(env, func, data, Some(release_core), data, ptr::null_mut()),
             "finalizer",
         )?;
-        check(sys::napi_set_named_property(env, object, name.as_ptr(), func), "property")?;
+        check(
+            sys::napi_set_named_property(env, object, name.as_ptr(), func),
+            "property",
+        )?;
     }
 
     let hint = Rc::into_raw(Rc::clone(core)) as *mut c_void;
@@ -109,6 +140,9 @@ pub unsafe fn fast_path(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys
         drop(Rc::from_raw(hint as *const Core));
         check(made, "shared buffer")?;
     }
-    check(sys::napi_set_named_property(env, object, c"buffer".as_ptr(), buffer), "property")?;
+    check(
+        sys::napi_set_named_property(env, object, c"buffer".as_ptr(), buffer),
+        "property",
+    )?;
     Ok(object)
 }

@@ -34,7 +34,8 @@ fn misuse(code: &str, what: String) -> Error {
 }
 
 fn handle_arg(handle: f64) -> Result<u32> {
-    handle_from(handle).ok_or_else(|| misuse("ERR_CALLOSUM_HANDLE", format!("{handle} is not a handle")))
+    handle_from(handle)
+        .ok_or_else(|| misuse("ERR_CALLOSUM_HANDLE", format!("{handle} is not a handle")))
 }
 
 #[napi]
@@ -43,16 +44,26 @@ impl NativePool {
     /// `index.js` validates it with the user-facing error codes).
     #[napi(constructor)]
     pub fn new(max_slots: f64) -> Result<Self> {
-        if !(max_slots >= 1.0 && max_slots.fract() == 0.0 && max_slots <= callosum_pool::MAX_SLOT as f64) {
-            return Err(Error::new(Status::InvalidArg, format!("maxSlots must be a positive safe integer, got {max_slots}")));
+        if !(max_slots >= 1.0
+            && max_slots.fract() == 0.0
+            && max_slots <= callosum_pool::MAX_SLOT as f64)
+        {
+            return Err(Error::new(
+                Status::InvalidArg,
+                format!("maxSlots must be a positive safe integer, got {max_slots}"),
+            ));
         }
-        Ok(Self { core: Rc::new(Core::new(max_slots as usize)) })
+        Ok(Self {
+            core: Rc::new(Core::new(max_slots as usize)),
+        })
     }
 
     /// `{ lease, offer, flush, release, remove, buffer }`: argument-free
     /// functions bound to this pool, and the memory they share with
     /// JavaScript for operands and results (layout in `shared.rs`).
-    #[napi(ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }")]
+    #[napi(
+        ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }"
+    )]
     pub fn fast_path(&self, env: Env) -> Result<napi::sys::napi_value> {
         // SAFETY: `env` is the live environment of this call.
         unsafe { fast::fast_path(env.raw(), &self.core) }
@@ -89,8 +100,11 @@ impl NativePool {
     }
 
     fn call<R>(&self, f: impl FnOnce(&mut callosum_pool::Pool) -> R) -> Result<R> {
-        self.core
-            .with_pool(|pool, _| f(pool))
-            .ok_or_else(|| Error::new(Status::GenericFailure, "ERR_CALLOSUM_REENTRANT: native pool already in a call"))
+        self.core.with_pool(|pool, _| f(pool)).ok_or_else(|| {
+            Error::new(
+                Status::GenericFailure,
+                "ERR_CALLOSUM_REENTRANT: native pool already in a call",
+            )
+        })
     }
 }

@@ -51,7 +51,10 @@ impl Core {
     pub fn new(max_slots: usize) -> Self {
         Self {
             pool: RefCell::new(Pool::new(max_slots)),
-            shared: UnsafeCell::new(Shared { io: [0.0; IO_LEN], meta: [0; META_LEN] }),
+            shared: UnsafeCell::new(Shared {
+                io: [0.0; IO_LEN],
+                meta: [0; META_LEN],
+            }),
         }
     }
 
@@ -87,7 +90,10 @@ impl Core {
 
     /// Hands `f` the pool and the queued returns, then empties the queue and
     /// publishes the slot count. `None` on a reentrant call.
-    fn with_queue<R>(&self, f: impl FnOnce(&mut Pool, &[Handle], &mut [f64; IO_LEN]) -> R) -> Option<R> {
+    fn with_queue<R>(
+        &self,
+        f: impl FnOnce(&mut Pool, &[Handle], &mut [f64; IO_LEN]) -> R,
+    ) -> Option<R> {
         let mut pool = self.pool.try_borrow_mut().ok()?;
         // SAFETY: see `shared`; this is the only borrow during this call.
         let Shared { io, meta } = unsafe { self.shared() };
@@ -114,11 +120,14 @@ impl Core {
     /// `release`: takes back the handle in `io[IO_HANDLE]`: 0 idle again,
     /// 1 destroy its socket (displaced, or the pool is closed), -1 not lent.
     pub fn release(&self) -> Option<()> {
-        let code = self.with_pool(|pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
-            Some(Ok(Release::Idle)) => 0,
-            Some(Ok(Release::Destroy)) => 1,
-            _ => u32::MAX,
-        })?;
+        let code =
+            self.with_pool(
+                |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
+                    Some(Ok(Release::Idle)) => 0,
+                    Some(Ok(Release::Destroy)) => 1,
+                    _ => u32::MAX,
+                },
+            )?;
         self.set_result(code);
         Some(())
     }
@@ -126,10 +135,13 @@ impl Core {
     /// `remove`: forgets the handle in `io[IO_HANDLE]`, whose socket died.
     /// Returns the state it was in, or 0 (free) if it was not in use.
     pub fn remove(&self) -> Option<()> {
-        let code = self.with_pool(|pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
-            Some(Ok(state)) => state_code(state),
-            _ => 0,
-        })?;
+        let code =
+            self.with_pool(
+                |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
+                    Some(Ok(state)) => state_code(state),
+                    _ => 0,
+                },
+            )?;
         self.set_result(code);
         Some(())
     }

@@ -89,11 +89,18 @@ fn parse() -> Args {
     let mut it = std::env::args().skip(1);
     fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
         let v = v.unwrap_or_else(|| die(&format!("{flag} needs a value")));
-        v.parse().unwrap_or_else(|_| die(&format!("{flag}: bad value {v:?}")))
+        v.parse()
+            .unwrap_or_else(|_| die(&format!("{flag}: bad value {v:?}")))
     }
     fn list<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Vec<T> {
         let v: String = val(flag, v);
-        v.split(',').map(|x| x.trim().parse().unwrap_or_else(|_| die(&format!("{flag}: bad value {x:?}")))).collect()
+        v.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .unwrap_or_else(|_| die(&format!("{flag}: bad value {x:?}")))
+            })
+            .collect()
     }
     while let Some(f) = it.next() {
         match f.as_str() {
@@ -149,7 +156,8 @@ fn config(a: &Args, max_slots: usize, roving_ms: u64) -> FleetConfig {
             max_backoff: ri * 30,
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(2),
-            request_every: (a.request_ms > 0.0).then(|| Duration::from_secs_f64(a.request_ms / 1e3)),
+            request_every: (a.request_ms > 0.0)
+                .then(|| Duration::from_secs_f64(a.request_ms / 1e3)),
         },
         server_delay: Duration::from_secs_f64(a.delay_ms / 1e3),
         seed: a.seed,
@@ -157,7 +165,11 @@ fn config(a: &Args, max_slots: usize, roving_ms: u64) -> FleetConfig {
 }
 
 fn runtime(threads: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(threads.max(1)).enable_all().build().expect("a tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 /// Descriptors needed at most: both ends of every pooled connection and of
@@ -183,12 +195,22 @@ fn secs(v: Option<f64>, ri: f64) -> String {
 
 /// min / mean / max of a group of servers at each point, plus each server of
 /// `single` on its own.
-fn lines(series: &Series, group: &[usize], group_color: &'static str, single: &[usize], single_color: &'static str) -> Vec<Line> {
+fn lines(
+    series: &Series,
+    group: &[usize],
+    group_color: &'static str,
+    single: &[usize],
+    single_color: &'static str,
+) -> Vec<Line> {
     let mut min = Vec::new();
     let mut max = Vec::new();
     let mut mean = Vec::new();
     for (t, p) in &series.points {
-        let v: Vec<f64> = group.iter().filter_map(|&i| p.get(i)).map(|&x| x as f64).collect();
+        let v: Vec<f64> = group
+            .iter()
+            .filter_map(|&i| p.get(i))
+            .map(|&x| x as f64)
+            .collect();
         if v.is_empty() {
             continue;
         }
@@ -197,20 +219,46 @@ fn lines(series: &Series, group: &[usize], group_color: &'static str, single: &[
         mean.push((*t, v.iter().sum::<f64>() / v.len() as f64));
     }
     let mut out = vec![
-        Line { points: min, color: group_color, width: 1.0, opacity: 0.8 },
-        Line { points: max, color: group_color, width: 1.0, opacity: 0.8 },
-        Line { points: mean, color: "#000", width: 2.0, opacity: 1.0 },
+        Line {
+            points: min,
+            color: group_color,
+            width: 1.0,
+            opacity: 0.8,
+        },
+        Line {
+            points: max,
+            color: group_color,
+            width: 1.0,
+            opacity: 0.8,
+        },
+        Line {
+            points: mean,
+            color: "#000",
+            width: 2.0,
+            opacity: 1.0,
+        },
     ];
     for &i in single {
-        let pts = series.points.iter().map(|(t, p)| (*t, p.get(i).copied().unwrap_or(0) as f64)).collect();
-        out.push(Line { points: pts, color: single_color, width: 1.0, opacity: 0.7 });
+        let pts = series
+            .points
+            .iter()
+            .map(|(t, p)| (*t, p.get(i).copied().unwrap_or(0) as f64))
+            .collect();
+        out.push(Line {
+            points: pts,
+            color: single_color,
+            width: 1.0,
+            opacity: 0.7,
+        });
     }
     out
 }
 
 fn write_svg(dir: &Option<PathBuf>, name: &str, chart: &Chart) {
     let Some(dir) = dir else { return };
-    if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), render(chart))) {
+    if let Err(e) =
+        std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), render(chart)))
+    {
         eprintln!("fleet: cannot write {name}: {e}");
     } else {
         println!("chart: {}", dir.join(name).display());
@@ -221,7 +269,10 @@ fn main() {
     let a = parse();
     let started = Instant::now();
     let nofile = callosum_fleet::raise_nofile_limit();
-    println!("# Callosum fleet on loopback (callosum-pool core, tokio, {} worker threads)\n", a.threads);
+    println!(
+        "# Callosum fleet on loopback (callosum-pool core, tokio, {} worker threads)\n",
+        a.threads
+    );
     if a.roving_ms == 1000 {
         println!("ROVING_INTERVAL is 1000 ms, the JavaScript rover's default: no time scaling; the back-off ceiling is 30 s,");
     } else {
@@ -234,7 +285,9 @@ fn main() {
         "requests arrive {} ms apart per client on average (Poisson), servers answer after {} ms. Durations are given in seconds of",
         a.request_ms, a.delay_ms
     );
-    println!("this run and in roving intervals (RI); at an interval of X ms, multiply RI by X ms.\n");
+    println!(
+        "this run and in roving intervals (RI); at an interval of X ms, multiply RI by X ms.\n"
+    );
     println!("open-file limit: {nofile}\n");
     if a.main {
         run_main(&a, nofile);
@@ -242,8 +295,13 @@ fn main() {
     if a.sweep {
         run_sweep(&a, nofile);
     }
-    let peak = callosum_fleet::peak_rss_kib().map_or("unknown".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
-    println!("\nrun time {:.1} s, peak memory (VmHWM) {peak}", started.elapsed().as_secs_f64());
+    let peak = callosum_fleet::peak_rss_kib().map_or("unknown".into(), |k| {
+        format!("{:.0} MiB", k as f64 / 1024.0)
+    });
+    println!(
+        "\nrun time {:.1} s, peak memory (VmHWM) {peak}",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn run_main(a: &Args, nofile: u64) {
@@ -277,7 +335,9 @@ fn run_main(a: &Args, nofile: u64) {
         let mut fill = Series::default();
         let steady = fleet::steady(&fleet, ri * a.settle, ri * a.window, &mut fill).await;
         let mut scale_series = Series::default();
-        let scale = fleet::scale_out(&mut fleet, added, ri * a.phase, &mut scale_series).await.expect("servers start");
+        let scale = fleet::scale_out(&mut fleet, added, ri * a.phase, &mut scale_series)
+            .await
+            .expect("servers start");
         let mut fail_series = Series::default();
         let fail = fleet::failure(&fleet, &killed, ri * a.phase, &mut fail_series).await;
         for c in &fleet.clients {
@@ -288,43 +348,136 @@ fn run_main(a: &Args, nofile: u64) {
     drop(rt);
     let main_secs = t.elapsed().as_secs_f64();
 
-    println!("## Steady state: {} servers, {} clients, MAX_SLOTS {}, ROVING_INTERVAL {} ms\n", a.servers, a.clients, a.max_slots, a.roving_ms);
+    println!(
+        "## Steady state: {} servers, {} clients, MAX_SLOTS {}, ROVING_INTERVAL {} ms\n",
+        a.servers, a.clients, a.max_slots, a.roving_ms
+    );
     println!("| measure | value |\n|---|---|");
-    println!("| pools filled (99% of {} slots) after | {} |", a.clients * a.max_slots, secs(steady.fill_secs, ris));
-    println!("| then settled for | {} RI, measured over {:.1} s |", a.settle, steady.window_secs);
+    println!(
+        "| pools filled (99% of {} slots) after | {} |",
+        a.clients * a.max_slots,
+        secs(steady.fill_secs, ris)
+    );
+    println!(
+        "| then settled for | {} RI, measured over {:.1} s |",
+        a.settle, steady.window_secs
+    );
     println!("| connections per server, mean | {:.1} |", steady.conn_mean);
-    println!("| connections max/mean (min/mean), window average | {} ({}) |", f2(steady.conn_max_mean), f2(steady.conn_min_mean));
-    println!("| connections max/mean, last instant | {} |", f2(steady.conn_max_mean_now));
-    println!("| connections max/mean if assigned at random (computed) | {} |", f2(steady.random_max_mean));
-    println!("| requests per second, whole fleet | {:.0} |", steady.req_per_sec);
-    println!("| requests max/mean (min/mean) per server | {} ({}) |", f2(steady.req_max_mean), f2(steady.req_min_mean));
-    println!("| latency p50 / p99 | {:.1} / {:.1} ms |", steady.p50_ms, steady.p99_ms);
-    println!("| requests failed / found no idle connection | {} / {} |", steady.failed, steady.no_connection);
-    println!("| displacements per second | {:.0} |", steady.displaced_per_sec);
-    println!("| rover attempts per second (the interval asks for {:.0}) | {:.0} |", steady.roves_expected, steady.roves_per_sec);
+    println!(
+        "| connections max/mean (min/mean), window average | {} ({}) |",
+        f2(steady.conn_max_mean),
+        f2(steady.conn_min_mean)
+    );
+    println!(
+        "| connections max/mean, last instant | {} |",
+        f2(steady.conn_max_mean_now)
+    );
+    println!(
+        "| connections max/mean if assigned at random (computed) | {} |",
+        f2(steady.random_max_mean)
+    );
+    println!(
+        "| requests per second, whole fleet | {:.0} |",
+        steady.req_per_sec
+    );
+    println!(
+        "| requests max/mean (min/mean) per server | {} ({}) |",
+        f2(steady.req_max_mean),
+        f2(steady.req_min_mean)
+    );
+    println!(
+        "| latency p50 / p99 | {:.1} / {:.1} ms |",
+        steady.p50_ms, steady.p99_ms
+    );
+    println!(
+        "| requests failed / found no idle connection | {} / {} |",
+        steady.failed, steady.no_connection
+    );
+    println!(
+        "| displacements per second | {:.0} |",
+        steady.displaced_per_sec
+    );
+    println!(
+        "| rover attempts per second (the interval asks for {:.0}) | {:.0} |",
+        steady.roves_expected, steady.roves_per_sec
+    );
 
-    println!("\n## Scale-out: {} servers added to {}\n", scale.added, a.servers);
+    println!(
+        "\n## Scale-out: {} servers added to {}\n",
+        scale.added, a.servers
+    );
     println!("| measure | value |\n|---|---|");
-    println!("| mean connections per server before / after | {:.1} / {:.1} |", scale.mean_before, scale.mean_after);
-    println!("| new servers average 50% of the mean after | {} |", secs(scale.avg_half_secs, ris));
-    println!("| new servers average 80% of the mean after | {} |", secs(scale.avg_80_secs, ris));
-    println!("| every new server within 20% of the mean after | {} |", secs(scale.all_80_secs, ris));
-    println!("| new servers' share at the end ({:.1} s) | {:.0}% of the mean |", scale.phase_secs, scale.new_share_end * 100.0);
-    println!("| connections max/mean at the end | {} |", f2(scale.conn_max_mean_end));
+    println!(
+        "| mean connections per server before / after | {:.1} / {:.1} |",
+        scale.mean_before, scale.mean_after
+    );
+    println!(
+        "| new servers average 50% of the mean after | {} |",
+        secs(scale.avg_half_secs, ris)
+    );
+    println!(
+        "| new servers average 80% of the mean after | {} |",
+        secs(scale.avg_80_secs, ris)
+    );
+    println!(
+        "| every new server within 20% of the mean after | {} |",
+        secs(scale.all_80_secs, ris)
+    );
+    println!(
+        "| new servers' share at the end ({:.1} s) | {:.0}% of the mean |",
+        scale.phase_secs,
+        scale.new_share_end * 100.0
+    );
+    println!(
+        "| connections max/mean at the end | {} |",
+        f2(scale.conn_max_mean_end)
+    );
     println!("| displacements during the phase | {} |", scale.displaced);
-    println!("| requests failed / found no idle connection | {} / {} |", scale.failed, scale.no_connection);
+    println!(
+        "| requests failed / found no idle connection | {} / {} |",
+        scale.failed, scale.no_connection
+    );
 
-    println!("\n## Failure: {} of the {} servers killed at once\n", fail.killed, a.servers + added);
+    println!(
+        "\n## Failure: {} of the {} servers killed at once\n",
+        fail.killed,
+        a.servers + added
+    );
     println!("| measure | value |\n|---|---|");
-    println!("| connections they held | {} of {} |", fail.lost, fail.pooled_before);
+    println!(
+        "| connections they held | {} of {} |",
+        fail.lost, fail.pooled_before
+    );
     println!("| requests failed (in flight on them) | {} |", fail.failed);
-    println!("| requests that found no idle connection | {} (of {} answered) |", fail.no_connection, fail.ok);
-    println!("| every dead connection dropped from its pool after | {} |", secs(fail.dropped_secs, ris));
-    println!("| pools back to 99% after | {} |", secs(fail.refill_99_secs, ris));
-    println!("| pools back to 100% after | {} |", secs(fail.refill_full_secs, ris));
-    println!("| balance back within 10% of before ({}) after | {} |", f2(fail.conn_max_mean_before), secs(fail.balance_secs, ris));
-    println!("| connections max/mean at the end | {} |", f2(fail.conn_max_mean_end));
-    println!("| connect attempts refused by the dead servers | {} |", fail.connect_failures);
+    println!(
+        "| requests that found no idle connection | {} (of {} answered) |",
+        fail.no_connection, fail.ok
+    );
+    println!(
+        "| every dead connection dropped from its pool after | {} |",
+        secs(fail.dropped_secs, ris)
+    );
+    println!(
+        "| pools back to 99% after | {} |",
+        secs(fail.refill_99_secs, ris)
+    );
+    println!(
+        "| pools back to 100% after | {} |",
+        secs(fail.refill_full_secs, ris)
+    );
+    println!(
+        "| balance back within 10% of before ({}) after | {} |",
+        f2(fail.conn_max_mean_before),
+        secs(fail.balance_secs, ris)
+    );
+    println!(
+        "| connections max/mean at the end | {} |",
+        f2(fail.conn_max_mean_end)
+    );
+    println!(
+        "| connect attempts refused by the dead servers | {} |",
+        fail.connect_failures
+    );
     println!("\nmain scenarios: {main_secs:.1} s\n");
 
     let old: Vec<usize> = (0..a.servers).collect();
@@ -333,12 +486,22 @@ fn run_main(a: &Args, nofile: u64) {
         &a.svg_dir,
         "fill.svg",
         &Chart {
-            title: &format!("From cold start: {} servers, {} clients, MAX_SLOTS {}, RI {} ms", a.servers, a.clients, a.max_slots, a.roving_ms),
+            title: &format!(
+                "From cold start: {} servers, {} clients, MAX_SLOTS {}, RI {} ms",
+                a.servers, a.clients, a.max_slots, a.roving_ms
+            ),
             x_label: "seconds",
             y_label: "pooled connections per server",
             lines: lines(&fill, &old, "#888", &[], ""),
-            markers: steady.fill_secs.map(|s| (s, "pools 99% full".to_string())).into_iter().collect(),
-            legend: vec![("#888", "min and max over servers".into()), ("#000", "mean".into())],
+            markers: steady
+                .fill_secs
+                .map(|s| (s, "pools 99% full".to_string()))
+                .into_iter()
+                .collect(),
+            legend: vec![
+                ("#888", "min and max over servers".into()),
+                ("#000", "mean".into()),
+            ],
         },
     );
     let t_add = scale_series.points.get(1).map_or(0.0, |p| p.0);
@@ -351,21 +514,35 @@ fn run_main(a: &Args, nofile: u64) {
             y_label: "pooled connections per server",
             lines: lines(&scale_series, &old, "#888", &new, "#1f77b4"),
             markers: vec![(t_add, "servers added".into())],
-            legend: vec![("#888", "old servers, min and max".into()), ("#000", "mean of old".into()), ("#1f77b4", "each new server".into())],
+            legend: vec![
+                ("#888", "old servers, min and max".into()),
+                ("#000", "mean of old".into()),
+                ("#1f77b4", "each new server".into()),
+            ],
         },
     );
-    let alive: Vec<usize> = (0..a.servers + added).filter(|i| !killed.contains(i)).collect();
+    let alive: Vec<usize> = (0..a.servers + added)
+        .filter(|i| !killed.contains(i))
+        .collect();
     let t_kill = fail_series.points.get(1).map_or(0.0, |p| p.0);
     write_svg(
         &a.svg_dir,
         "failure.svg",
         &Chart {
-            title: &format!("Failure: {} of {} servers killed", killed.len(), a.servers + added),
+            title: &format!(
+                "Failure: {} of {} servers killed",
+                killed.len(),
+                a.servers + added
+            ),
             x_label: "seconds",
             y_label: "pooled connections per server",
             lines: lines(&fail_series, &alive, "#888", &killed, "#d62728"),
             markers: vec![(t_kill, "killed".into())],
-            legend: vec![("#888", "survivors, min and max".into()), ("#000", "mean of survivors".into()), ("#d62728", "each killed server".into())],
+            legend: vec![
+                ("#888", "survivors, min and max".into()),
+                ("#000", "mean of survivors".into()),
+                ("#d62728", "each killed server".into()),
+            ],
         },
     );
 }
@@ -396,15 +573,33 @@ fn run_sweep(a: &Args, nofile: u64) {
             let added = a.sweep_servers.div_ceil(10);
             let (st, so) = rt.block_on(async {
                 let mut fleet = Fleet::new(cfg.clone(), a.sweep_servers + added);
-                fleet.add_servers(a.sweep_servers).await.expect("servers start");
+                fleet
+                    .add_servers(a.sweep_servers)
+                    .await
+                    .expect("servers start");
                 fleet.add_clients(a.sweep_clients);
                 let mut s = Series::default();
-                let st = fleet::steady(&fleet, ri * a.sweep_settle, ri * (a.window / 2).max(5), &mut s).await;
-                let so = fleet::scale_out(&mut fleet, added, ri * a.sweep_phase, &mut Series::default()).await.expect("servers start");
+                let st = fleet::steady(
+                    &fleet,
+                    ri * a.sweep_settle,
+                    ri * (a.window / 2).max(5),
+                    &mut s,
+                )
+                .await;
+                let so = fleet::scale_out(
+                    &mut fleet,
+                    added,
+                    ri * a.sweep_phase,
+                    &mut Series::default(),
+                )
+                .await
+                .expect("servers start");
                 (st, so)
             });
             drop(rt);
-            let short = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{s:.2} s / {:.1} RI", s / ris));
+            let short = |v: Option<f64>| {
+                v.map_or("-".to_string(), |s| format!("{s:.2} s / {:.1} RI", s / ris))
+            };
             println!(
                 "| {slots} | {roving} | {:.1} | {} | {} | {} | {:.1} | {:.0} | {} | {} | {:.0} |",
                 st.conn_mean,
@@ -417,28 +612,49 @@ fn run_sweep(a: &Args, nofile: u64) {
                 short(so.avg_80_secs),
                 t.elapsed().as_secs_f64()
             );
-            points.push((slots, roving, st.conn_max_mean, so.all_80_secs.map(|s| s / ris), st.random_max_mean));
+            points.push((
+                slots,
+                roving,
+                st.conn_max_mean,
+                so.all_80_secs.map(|s| s / ris),
+                st.random_max_mean,
+            ));
         }
     }
-    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let per_interval = |pick: &dyn Fn(&Point) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
-        let mut lines = Vec::new();
-        let mut legend = Vec::new();
-        for (k, &roving) in a.sweep_roving.iter().enumerate() {
-            let color = COLORS[k % COLORS.len()];
-            let pts: Vec<(f64, f64)> =
-                points.iter().filter(|p| p.1 == roving).filter_map(|p| pick(p).map(|y| (p.0 as f64, y))).collect();
-            lines.push(Line { points: pts, color, width: 2.0, opacity: 1.0 });
-            legend.push((color, format!("RI {roving} ms")));
-        }
-        (lines, legend)
-    };
+    const COLORS: [&str; 6] = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
+    let per_interval =
+        |pick: &dyn Fn(&Point) -> Option<f64>| -> (Vec<Line>, Vec<(&'static str, String)>) {
+            let mut lines = Vec::new();
+            let mut legend = Vec::new();
+            for (k, &roving) in a.sweep_roving.iter().enumerate() {
+                let color = COLORS[k % COLORS.len()];
+                let pts: Vec<(f64, f64)> = points
+                    .iter()
+                    .filter(|p| p.1 == roving)
+                    .filter_map(|p| pick(p).map(|y| (p.0 as f64, y)))
+                    .collect();
+                lines.push(Line {
+                    points: pts,
+                    color,
+                    width: 2.0,
+                    opacity: 1.0,
+                });
+                legend.push((color, format!("RI {roving} ms")));
+            }
+            (lines, legend)
+        };
     let (lines, legend) = per_interval(&|p| p.3);
     write_svg(
         &a.svg_dir,
         "sweep-scale-out.svg",
         &Chart {
-            title: &format!("Scale-out, {} servers added to {}: intervals until every new one is within 20%", a.sweep_servers.div_ceil(10), a.sweep_servers),
+            title: &format!(
+                "Scale-out, {} servers added to {}: intervals until every new one is within 20%",
+                a.sweep_servers.div_ceil(10),
+                a.sweep_servers
+            ),
             x_label: "MAX_SLOTS",
             y_label: "roving intervals",
             lines,
@@ -451,13 +667,21 @@ fn run_sweep(a: &Args, nofile: u64) {
     let mut random: Vec<(f64, f64)> = points.iter().map(|p| (p.0 as f64, p.4)).collect();
     random.sort_by(|a, b| a.0.total_cmp(&b.0));
     random.dedup_by(|a, b| a.0 == b.0);
-    lines.push(Line { points: random, color: "#999", width: 2.0, opacity: 1.0 });
+    lines.push(Line {
+        points: random,
+        color: "#999",
+        width: 2.0,
+        opacity: 1.0,
+    });
     legend.push(("#999", "random assignment (computed)".into()));
     write_svg(
         &a.svg_dir,
         "sweep-balance.svg",
         &Chart {
-            title: &format!("Steady state, {} servers, {} clients: connections max/mean, Callosum vs random", a.sweep_servers, a.sweep_clients),
+            title: &format!(
+                "Steady state, {} servers, {} clients: connections max/mean, Callosum vs random",
+                a.sweep_servers, a.sweep_clients
+            ),
             x_label: "MAX_SLOTS",
             y_label: "max/mean (1 is perfect)",
             lines,

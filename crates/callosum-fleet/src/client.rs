@@ -170,7 +170,10 @@ impl Client {
         let shared = Arc::new(Self::shared(cfg, dir, seed));
         let mut tasks = vec![tokio::spawn(rove(shared.clone()))];
         if shared.cfg.request_every.is_some() {
-            tasks.push(tokio::spawn(requests(shared.clone(), Rng::new(seed ^ 0xA5A5))));
+            tasks.push(tokio::spawn(requests(
+                shared.clone(),
+                Rng::new(seed ^ 0xA5A5),
+            )));
         }
         Client { shared, tasks }
     }
@@ -178,7 +181,10 @@ impl Client {
     /// A client with no task running: drive it with `rove_to` and `request`
     /// (tests).
     pub fn manual(cfg: ClientConfig, dir: Arc<Directory>, seed: u64) -> Client {
-        Client { shared: Arc::new(Self::shared(cfg, dir, seed)), tasks: Vec::new() }
+        Client {
+            shared: Arc::new(Self::shared(cfg, dir, seed)),
+            tasks: Vec::new(),
+        }
     }
 
     fn shared(cfg: ClientConfig, dir: Arc<Directory>, seed: u64) -> Shared {
@@ -189,7 +195,11 @@ impl Client {
             rover: Rover::new(cfg.roving_interval, cfg.max_backoff),
             rng: Rng::new(seed),
         };
-        Shared { cfg, dir, inner: Mutex::new(inner) }
+        Shared {
+            cfg,
+            dir,
+            inner: Mutex::new(inner),
+        }
     }
 
     /// One roving step to the given server, awaited: what became of it.
@@ -224,7 +234,12 @@ impl Client {
     }
 
     pub fn backing_off(&self, server: usize) -> bool {
-        self.shared.inner.lock().unwrap().rover.backing_off(server, Instant::now())
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .rover
+            .backing_off(server, Instant::now())
     }
 
     pub fn failures(&self, server: usize) -> u32 {
@@ -237,7 +252,11 @@ impl Client {
         inner.pool.check_invariants();
         for (h, c) in inner.conns.iter().enumerate() {
             let in_use = inner.pool.state(h as Handle) != callosum_pool::State::Free;
-            assert_eq!(c.is_some(), in_use, "handle {h}: connection table and pool disagree");
+            assert_eq!(
+                c.is_some(),
+                in_use,
+                "handle {h}: connection table and pool disagree"
+            );
         }
     }
 }
@@ -298,7 +317,10 @@ fn close_now(s: TcpStream) {
 
 fn socket_linger_zero(s: &TcpStream) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let l = libc::linger { l_onoff: 1, l_linger: 0 };
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: a valid socket descriptor and a properly sized option value.
     let r = unsafe {
         libc::setsockopt(
@@ -334,19 +356,26 @@ async fn attempt(shared: Arc<Shared>, server: usize) -> Roved {
     let m = &shared.dir.metrics;
     let addr = shared.dir.servers.read().unwrap()[server];
     m.connects.fetch_add(1, Relaxed);
-    let connected = tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect(addr)).await;
+    let connected =
+        tokio::time::timeout(shared.cfg.connect_timeout, TcpStream::connect(addr)).await;
     let mut stream = match connected {
         Ok(Ok(s)) => s,
         _ => {
             m.connect_failures.fetch_add(1, Relaxed);
-            shared.inner.lock().unwrap().rover.connect_failed(server, Instant::now());
+            shared
+                .inner
+                .lock()
+                .unwrap()
+                .rover
+                .connect_failed(server, Instant::now());
             return Roved::ConnectFailed;
         }
     };
-    let shook = match tokio::time::timeout(shared.cfg.handshake_timeout, handshake(&mut stream)).await {
-        Ok(r) => r,
-        Err(_) => Err(HandshakeError::TimedOut),
-    };
+    let shook =
+        match tokio::time::timeout(shared.cfg.handshake_timeout, handshake(&mut stream)).await {
+            Ok(r) => r,
+            Err(_) => Err(HandshakeError::TimedOut),
+        };
     let (slot, leftover) = match shook {
         Ok(x) => x,
         Err(e) => {
@@ -371,7 +400,15 @@ async fn attempt(shared: Arc<Shared>, server: usize) -> Roved {
             inner.conns[h] = Some(Conn { id, tx });
             // Counted before the task runs, so a snapshot never misses it.
             shared.dir.pooled[server].fetch_add(1, Relaxed);
-            tokio::spawn(connection(shared.clone(), stream, leftover, rx, handle, id, server));
+            tokio::spawn(connection(
+                shared.clone(),
+                stream,
+                leftover,
+                rx,
+                handle,
+                id,
+                server,
+            ));
             if let Some(d) = displaced {
                 m.displaced.fetch_add(1, Relaxed);
                 if !d.was_leased {
@@ -379,7 +416,10 @@ async fn attempt(shared: Arc<Shared>, server: usize) -> Roved {
                     inner.conns[d.handle as usize] = None;
                 }
             }
-            Roved::Kept { slot, displaced: displaced.map(|d| d.slot) }
+            Roved::Kept {
+                slot,
+                displaced: displaced.map(|d| d.slot),
+            }
         }
         Ok(Offer::Full { .. }) | Ok(Offer::Closed) | Err(_) => {
             drop(inner);
@@ -427,7 +467,11 @@ async fn connection(
     if died {
         shared.dir.metrics.dropped.fetch_add(1, Relaxed);
         let mut inner = shared.inner.lock().unwrap();
-        let mine = inner.conns.get(handle as usize).and_then(|c| c.as_ref()).is_some_and(|c| c.id == id);
+        let mine = inner
+            .conns
+            .get(handle as usize)
+            .and_then(|c| c.as_ref())
+            .is_some_and(|c| c.id == id);
         if mine {
             inner.conns[handle as usize] = None;
             let _ = inner.pool.remove(handle);
@@ -437,7 +481,11 @@ async fn connection(
     close_now(stream);
 }
 
-async fn exchange(stream: &mut TcpStream, pending: &mut Vec<u8>, buf: &mut [u8]) -> std::io::Result<()> {
+async fn exchange(
+    stream: &mut TcpStream,
+    pending: &mut Vec<u8>,
+    buf: &mut [u8],
+) -> std::io::Result<()> {
     stream.write_all(b"r\n").await?;
     loop {
         if let Some(p) = pending.iter().position(|&b| b == b'\n') {
@@ -467,7 +515,9 @@ async fn request(shared: Arc<Shared>) -> RequestOutcome {
             return RequestOutcome::NoConnection;
         };
         let slot = inner.pool.slot(handle).unwrap_or(0);
-        let conn = inner.conns[handle as usize].as_ref().expect("a lent handle has a connection");
+        let conn = inner.conns[handle as usize]
+            .as_ref()
+            .expect("a lent handle has a connection");
         let (tx, answer) = oneshot::channel();
         // An idle connection's channel is empty: this only fails if its task
         // has ended, and then the task removes it from the pool.
@@ -483,7 +533,9 @@ async fn request(shared: Arc<Shared>) -> RequestOutcome {
             m.requests_ok.fetch_add(1, Relaxed);
             m.record_latency(start.elapsed());
             let mut inner = shared.inner.lock().unwrap();
-            let mine = inner.conns[handle as usize].as_ref().is_some_and(|c| c.id == id);
+            let mine = inner.conns[handle as usize]
+                .as_ref()
+                .is_some_and(|c| c.id == id);
             if mine {
                 if let Ok(Release::Destroy) = inner.pool.release(handle) {
                     inner.conns[handle as usize] = None;
@@ -500,7 +552,11 @@ async fn request(shared: Arc<Shared>) -> RequestOutcome {
 }
 
 async fn requests(shared: Arc<Shared>, mut rng: Rng) {
-    let mean = shared.cfg.request_every.expect("requests configured").as_secs_f64();
+    let mean = shared
+        .cfg
+        .request_every
+        .expect("requests configured")
+        .as_secs_f64();
     let mut next = tokio::time::Instant::now();
     loop {
         next += Duration::from_secs_f64(rng.exp(mean));

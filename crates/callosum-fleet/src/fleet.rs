@@ -51,7 +51,12 @@ impl Snapshot {
 
     /// Pooled connections of the live servers.
     pub fn alive_pooled(&self) -> Vec<f64> {
-        self.pooled.iter().zip(&self.alive).filter(|(_, &a)| a).map(|(&p, _)| p as f64).collect()
+        self.pooled
+            .iter()
+            .zip(&self.alive)
+            .filter(|(_, &a)| a)
+            .map(|(&p, _)| p as f64)
+            .collect()
     }
 }
 
@@ -69,7 +74,13 @@ pub fn spread(values: &[f64]) -> (f64, f64) {
 impl Fleet {
     /// An empty fleet with room for `capacity` servers.
     pub fn new(cfg: FleetConfig, capacity: usize) -> Fleet {
-        Fleet { cfg, dir: Arc::new(Directory::new(capacity)), servers: Vec::new(), clients: Vec::new(), start: Instant::now() }
+        Fleet {
+            cfg,
+            dir: Arc::new(Directory::new(capacity)),
+            servers: Vec::new(),
+            clients: Vec::new(),
+            start: Instant::now(),
+        }
     }
 
     /// Starts `n` servers and makes them known to every client. Returns their
@@ -88,8 +99,16 @@ impl Fleet {
     /// Starts `m` clients, each with its own seed.
     pub fn add_clients(&mut self, m: usize) {
         for _ in 0..m {
-            let seed = self.cfg.seed.wrapping_mul(1_000_003).wrapping_add(self.clients.len() as u64);
-            self.clients.push(Client::start(self.cfg.client.clone(), self.dir.clone(), seed));
+            let seed = self
+                .cfg
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(self.clients.len() as u64);
+            self.clients.push(Client::start(
+                self.cfg.client.clone(),
+                self.dir.clone(),
+                seed,
+            ));
         }
     }
 
@@ -106,8 +125,15 @@ impl Fleet {
         let n = self.servers.len();
         Snapshot {
             at: self.start.elapsed(),
-            pooled: self.dir.pooled[..n].iter().map(|a| a.load(Relaxed)).collect(),
-            answered: self.servers.iter().map(|s| s.stats().answered.load(Relaxed)).collect(),
+            pooled: self.dir.pooled[..n]
+                .iter()
+                .map(|a| a.load(Relaxed))
+                .collect(),
+            answered: self
+                .servers
+                .iter()
+                .map(|s| s.stats().answered.load(Relaxed))
+                .collect(),
             alive: self.servers.iter().map(|s| !s.is_killed()).collect(),
             ok: m.requests_ok.load(Relaxed),
             failed: m.requests_failed.load(Relaxed),
@@ -134,7 +160,8 @@ pub struct Series {
 
 impl Series {
     fn push(&mut self, t0: Duration, s: &Snapshot) {
-        self.points.push(((s.at.saturating_sub(t0)).as_secs_f64(), s.pooled.clone()));
+        self.points
+            .push(((s.at.saturating_sub(t0)).as_secs_f64(), s.pooled.clone()));
     }
 }
 
@@ -175,7 +202,12 @@ fn ms(d: Option<Duration>) -> f64 {
 
 /// Samples every `period` for `span`, passing each snapshot to `f`; stops
 /// early when `f` says so.
-pub async fn watch(fleet: &Fleet, period: Duration, span: Duration, mut f: impl FnMut(&Snapshot) -> bool) -> Snapshot {
+pub async fn watch(
+    fleet: &Fleet,
+    period: Duration,
+    span: Duration,
+    mut f: impl FnMut(&Snapshot) -> bool,
+) -> Snapshot {
     let end = tokio::time::Instant::now() + span;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -216,7 +248,12 @@ pub fn random_assignment_max_mean(servers: usize, clients: usize, slots: usize, 
 
 /// Waits for the pools to fill, lets the balance settle for `settle`, then
 /// measures over `window`. `series` gets the load through it all.
-pub async fn steady(fleet: &Fleet, settle: Duration, window: Duration, series: &mut Series) -> Steady {
+pub async fn steady(
+    fleet: &Fleet,
+    settle: Duration,
+    window: Duration,
+    series: &mut Series,
+) -> Steady {
     let ri = fleet.cfg.client.roving_interval;
     let t0 = Duration::ZERO;
     let cap = fleet.capacity();
@@ -251,9 +288,19 @@ pub async fn steady(fleet: &Fleet, settle: Duration, window: Duration, series: &
     let secs = (after.at - before.at).as_secs_f64();
     let avg: Vec<f64> = sum.iter().map(|&a| a / samples.max(1) as f64).collect();
     let (conn_max_mean, conn_min_mean) = spread(&avg);
-    let reqs: Vec<f64> = after.answered.iter().zip(&before.answered).map(|(a, b)| (a - b) as f64).collect();
+    let reqs: Vec<f64> = after
+        .answered
+        .iter()
+        .zip(&before.answered)
+        .map(|(a, b)| (a - b) as f64)
+        .collect();
     let (req_max_mean, req_min_mean) = spread(&reqs);
-    let lat: Vec<u64> = after.latency.iter().zip(&before.latency).map(|(a, b)| a - b).collect();
+    let lat: Vec<u64> = after
+        .latency
+        .iter()
+        .zip(&before.latency)
+        .map(|(a, b)| a - b)
+        .collect();
     Steady {
         servers: fleet.servers.len(),
         clients: fleet.clients.len(),
@@ -302,10 +349,16 @@ pub struct ScaleOut {
     pub phase_secs: f64,
 }
 
-pub async fn scale_out(fleet: &mut Fleet, add: usize, span: Duration, series: &mut Series) -> std::io::Result<ScaleOut> {
+pub async fn scale_out(
+    fleet: &mut Fleet,
+    add: usize,
+    span: Duration,
+    series: &mut Series,
+) -> std::io::Result<ScaleOut> {
     let ri = fleet.cfg.client.roving_interval;
     let before = fleet.snapshot();
-    let mean_before = before.alive_pooled().iter().sum::<f64>() / before.alive_pooled().len() as f64;
+    let mean_before =
+        before.alive_pooled().iter().sum::<f64>() / before.alive_pooled().len() as f64;
     let t0 = before.at;
     series.push(t0, &before);
     let new = fleet.add_servers(add).await?;
@@ -375,7 +428,12 @@ pub struct Failure {
     pub phase_secs: f64,
 }
 
-pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut Series) -> Failure {
+pub async fn failure(
+    fleet: &Fleet,
+    kill: &[usize],
+    span: Duration,
+    series: &mut Series,
+) -> Failure {
     let ri = fleet.cfg.client.roving_interval;
     let before = fleet.snapshot();
     let t0 = before.at;
@@ -404,7 +462,10 @@ pub async fn failure(fleet: &Fleet, kill: &[usize], span: Duration, series: &mut
             if r100.is_none() && total >= pooled_before {
                 r100 = Some(since(s));
             }
-            if bal.is_none() && total as f64 >= 0.99 * pooled_before as f64 && spread(&s.alive_pooled()).0 <= balance_before * 1.1 {
+            if bal.is_none()
+                && total as f64 >= 0.99 * pooled_before as f64
+                && spread(&s.alive_pooled()).0 <= balance_before * 1.1
+            {
                 bal = Some(since(s));
             }
         }

@@ -50,7 +50,9 @@ pub fn parse_slot_line(buf: &[u8]) -> Result<Option<(u64, usize)>, HandshakeErro
                     return Err(HandshakeError::Empty);
                 }
                 // At most 18 digits: fits in a u64.
-                let slot = buf[..i].iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                let slot = buf[..i]
+                    .iter()
+                    .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
                 if slot > callosum_pool::MAX_SLOT {
                     return Err(HandshakeError::SlotTooLarge);
                 }
@@ -94,7 +96,12 @@ pub struct Rover {
 
 impl Rover {
     pub fn new(interval: Duration, max_backoff: Duration) -> Self {
-        Rover { interval, max_backoff, entries: Vec::new(), scratch: Vec::new() }
+        Rover {
+            interval,
+            max_backoff,
+            entries: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 
     pub fn interval(&self) -> Duration {
@@ -144,7 +151,10 @@ impl Rover {
 
     /// Whether `server` is backing off at `now`.
     pub fn backing_off(&self, server: usize, now: Instant) -> bool {
-        self.entries.get(server).and_then(|e| e.until).is_some_and(|u| u > now)
+        self.entries
+            .get(server)
+            .and_then(|e| e.until)
+            .is_some_and(|u| u > now)
     }
 }
 
@@ -179,19 +189,30 @@ mod tests {
         assert_eq!(parse_slot_line(b"12\n"), Err(NotDigits));
         assert_eq!(parse_slot_line(b"12\rx"), Err(NotDigits));
         // 18 digits + CRLF = 20 bytes: the longest line; 19 digits is too long.
-        assert_eq!(parse_slot_line(b"000000000000000042\r\n"), Ok(Some((42, 20))));
+        assert_eq!(
+            parse_slot_line(b"000000000000000042\r\n"),
+            Ok(Some((42, 20)))
+        );
         assert_eq!(parse_slot_line(b"0000000000000000042\r\n"), Err(TooLong));
         assert_eq!(parse_slot_line(b"0000000000000000042"), Ok(None));
         assert_eq!(parse_slot_line(b"00000000000000000042"), Err(TooLong));
-        assert_eq!(parse_slot_line(b"999999999999999999\r\n"), Err(SlotTooLarge));
-        assert_eq!(parse_slot_line(b"9007199254740991\r\n"), Ok(Some((callosum_pool::MAX_SLOT, 18))));
+        assert_eq!(
+            parse_slot_line(b"999999999999999999\r\n"),
+            Err(SlotTooLarge)
+        );
+        assert_eq!(
+            parse_slot_line(b"9007199254740991\r\n"),
+            Ok(Some((callosum_pool::MAX_SLOT, 18)))
+        );
     }
 
     #[test]
     fn backoff_doubles_up_to_the_ceiling() {
         let i = Duration::from_millis(1000);
         let max = Duration::from_secs(30);
-        let got: Vec<u64> = (1..=8).map(|f| backoff_delay(i, max, f).as_millis() as u64).collect();
+        let got: Vec<u64> = (1..=8)
+            .map(|f| backoff_delay(i, max, f).as_millis() as u64)
+            .collect();
         assert_eq!(got, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
         assert_eq!(backoff_delay(i, max, 0), Duration::ZERO);
         assert_eq!(backoff_delay(i, max, 200), max);
@@ -209,7 +230,9 @@ mod tests {
             assert_eq!(r.pick(2, t0 + ms(99), &mut rng), Some(0));
         }
         assert!(!r.backing_off(1, t0 + ms(100)));
-        let picks: Vec<usize> = (0..200).map(|_| r.pick(2, t0 + ms(100), &mut rng).unwrap()).collect();
+        let picks: Vec<usize> = (0..200)
+            .map(|_| r.pick(2, t0 + ms(100), &mut rng).unwrap())
+            .collect();
         assert!(picks.contains(&1) && picks.contains(&0));
         // Second and third failures in a row: 200 ms, then 400 ms.
         assert_eq!(r.connect_failed(1, t0 + ms(100)), ms(200));

@@ -39,7 +39,10 @@ impl SlotAllocator {
 
     /// Gives a slot back. Panics on a slot that is not taken (a server bug).
     pub fn free(&mut self, slot: u64) {
-        assert!(slot < self.next && !self.free.contains(&slot), "slot {slot} is not taken");
+        assert!(
+            slot < self.next && !self.free.contains(&slot),
+            "slot {slot} is not taken"
+        );
         if slot + 1 == self.next {
             self.next = slot;
             // Shrink past the free slots that are now on top.
@@ -101,10 +104,19 @@ impl Server {
         // (a dropped SYN is retried only after a second).
         let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { slots: Mutex::new(SlotAllocator::new()), stats: ServerStats::default(), delay });
+        let shared = Arc::new(Shared {
+            slots: Mutex::new(SlotAllocator::new()),
+            stats: ServerStats::default(),
+            delay,
+        });
         let (kill, killed) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), killed));
-        Ok(Server { addr, shared, kill, accept })
+        Ok(Server {
+            addr,
+            shared,
+            kill,
+            accept,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -168,7 +180,11 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, mut killed: watch::Re
         return;
     }
     let _ = stream.set_nodelay(true);
-    if stream.write_all(format!("{slot}\r\n").as_bytes()).await.is_err() {
+    if stream
+        .write_all(format!("{slot}\r\n").as_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
     let mut buf = [0u8; 512];
@@ -200,7 +216,10 @@ mod tests {
     #[test]
     fn lowest_free_slot_first() {
         let mut a = SlotAllocator::new();
-        assert_eq!((0..5).map(|_| a.allocate()).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            (0..5).map(|_| a.allocate()).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
         a.free(3);
         a.free(1);
         assert_eq!(a.in_use(), 3);

@@ -29,7 +29,9 @@ const T: f64 = 56.0;
 const B: f64 = 55.0;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A "nice" step for about `n` ticks over `span`.
@@ -111,7 +113,13 @@ pub fn render(c: &Chart) -> String {
     for l in &c.lines {
         let mut d = String::new();
         for (i, &(x, y)) in l.points.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { " L" }, px(x), py(y));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if i == 0 { "M" } else { " L" },
+                px(x),
+                py(y)
+            );
         }
         let _ = writeln!(
             s,
@@ -164,7 +172,12 @@ mod tests {
             title: "a <b>",
             x_label: "s",
             y_label: "n",
-            lines: vec![Line { points: vec![(0.0, 1.0), (2.0, 3.0)], color: "#f00", width: 1.0, opacity: 1.0 }],
+            lines: vec![Line {
+                points: vec![(0.0, 1.0), (2.0, 3.0)],
+                color: "#f00",
+                width: 1.0,
+                opacity: 1.0,
+            }],
             markers: vec![(1.0, "kill".into())],
             legend: vec![("#f00", "one".into())],
         };

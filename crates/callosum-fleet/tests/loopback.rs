@@ -26,7 +26,10 @@ fn cfg(max_slots: usize) -> ClientConfig {
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
     let end = tokio::time::Instant::now() + DEADLINE;
     while !f() {
-        assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -53,13 +56,31 @@ async fn pool_keeps_the_lowest_slots_and_closes_the_rest() {
     let c = Client::manual(cfg(2), dir.clone(), 1);
     // A is busy: slots 0..3 are taken by others.
     let _others = hold(&a, 3).await;
-    assert_eq!(c.rove_to(0).await, Roved::Kept { slot: 3, displaced: None });
-    assert_eq!(c.rove_to(1).await, Roved::Kept { slot: 0, displaced: None });
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Kept {
+            slot: 3,
+            displaced: None
+        }
+    );
+    assert_eq!(
+        c.rove_to(1).await,
+        Roved::Kept {
+            slot: 0,
+            displaced: None
+        }
+    );
     // Full, and A's next slot (4) is above the highest kept (3): refused and closed.
     assert_eq!(c.rove_to(0).await, Roved::Refused { slot: 4 });
     until("A to free refused slot 4", || a.slots_in_use() == 4).await;
     // B's slot 1 beats A's slot 3, which was idle: closed at once.
-    assert_eq!(c.rove_to(1).await, Roved::Kept { slot: 1, displaced: Some(3) });
+    assert_eq!(
+        c.rove_to(1).await,
+        Roved::Kept {
+            slot: 1,
+            displaced: Some(3)
+        }
+    );
     until("A to free displaced slot 3", || a.slots_in_use() == 3).await;
     assert_eq!(c.slots(), [(0, false), (1, false)]);
     assert_eq!(c.stats().slot_count, 2);
@@ -69,7 +90,10 @@ async fn pool_keeps_the_lowest_slots_and_closes_the_rest() {
         assert_eq!(c.request().await, RequestOutcome::Ok { slot: 0 });
     }
     c.check();
-    until("pooled counts", || dir.pooled[0].load(std::sync::atomic::Ordering::Relaxed) == 0).await;
+    until("pooled counts", || {
+        dir.pooled[0].load(std::sync::atomic::Ordering::Relaxed) == 0
+    })
+    .await;
     assert_eq!(dir.pooled[1].load(std::sync::atomic::Ordering::Relaxed), 2);
 }
 
@@ -82,7 +106,13 @@ async fn a_displaced_leased_connection_closes_when_its_request_ends() {
     dir.add_server(b.addr());
     let c = Client::manual(cfg(1), dir.clone(), 2);
     let _others = hold(&slow, 2).await;
-    assert_eq!(c.rove_to(0).await, Roved::Kept { slot: 2, displaced: None });
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Kept {
+            slot: 2,
+            displaced: None
+        }
+    );
     // Lend it: poll the request once, so it is leased and sent, then go on.
     let mut req = std::pin::pin!(c.request());
     tokio::select! {
@@ -92,7 +122,13 @@ async fn a_displaced_leased_connection_closes_when_its_request_ends() {
     }
     assert_eq!(c.stats().leased, 1);
     // B's slot 0 displaces it while it is lent: still open, not kept.
-    assert_eq!(c.rove_to(1).await, Roved::Kept { slot: 0, displaced: Some(2) });
+    assert_eq!(
+        c.rove_to(1).await,
+        Roved::Kept {
+            slot: 0,
+            displaced: Some(2)
+        }
+    );
     let st = c.stats();
     assert_eq!((st.slot_count, st.displaced, st.idle), (1, 1, 1));
     assert_eq!(slow.slots_in_use(), 3);
@@ -100,7 +136,10 @@ async fn a_displaced_leased_connection_closes_when_its_request_ends() {
     // Its request still completes; then it is closed, never lent again.
     assert_eq!(req.await, RequestOutcome::Ok { slot: 2 });
     assert_eq!(c.stats().displaced, 0);
-    until("the slow server to free slot 2", || slow.slots_in_use() == 2).await;
+    until("the slow server to free slot 2", || {
+        slow.slots_in_use() == 2
+    })
+    .await;
     assert_eq!(c.request().await, RequestOutcome::Ok { slot: 0 });
     c.check();
 }
@@ -111,11 +150,26 @@ async fn a_dead_server_is_removed_and_backed_off() {
     let dir = Arc::new(Directory::new(1));
     dir.add_server(a.addr());
     let c = Client::manual(cfg(4), dir.clone(), 3);
-    assert_eq!(c.rove_to(0).await, Roved::Kept { slot: 0, displaced: None });
-    assert_eq!(c.rove_to(0).await, Roved::Kept { slot: 1, displaced: None });
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Kept {
+            slot: 0,
+            displaced: None
+        }
+    );
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Kept {
+            slot: 1,
+            displaced: None
+        }
+    );
     a.kill();
     // The pool drops both as soon as the server ends them.
-    until("the pool to drop the dead connections", || c.stats().slot_count == 0).await;
+    until("the pool to drop the dead connections", || {
+        c.stats().slot_count == 0
+    })
+    .await;
     c.check();
     assert_eq!(c.request().await, RequestOutcome::NoConnection);
     until("the listener to close", || {
@@ -147,10 +201,19 @@ async fn bad_handshakes_are_closed_without_backoff() {
             }
         }
     });
-    assert_eq!(c.rove_to(0).await, Roved::Handshake(HandshakeError::NotDigits));
-    assert_eq!(c.rove_to(0).await, Roved::Handshake(HandshakeError::TooLong));
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Handshake(HandshakeError::NotDigits)
+    );
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Handshake(HandshakeError::TooLong)
+    );
     assert_eq!(c.rove_to(0).await, Roved::Handshake(HandshakeError::Closed));
-    assert_eq!(c.rove_to(0).await, Roved::Handshake(HandshakeError::TimedOut));
+    assert_eq!(
+        c.rove_to(0).await,
+        Roved::Handshake(HandshakeError::TimedOut)
+    );
     assert_eq!(c.failures(0), 0);
     assert_eq!(c.stats().slot_count, 0);
     serve.abort();
@@ -167,13 +230,25 @@ async fn a_small_fleet_fills_and_replaces_a_dead_server() {
     let mut fleet = Fleet::new(cfg, 5);
     fleet.add_servers(4).await.unwrap();
     fleet.add_clients(40);
-    until("the pools to fill", || fleet.snapshot().total_pooled() == 120).await;
+    until("the pools to fill", || {
+        fleet.snapshot().total_pooled() == 120
+    })
+    .await;
     fleet.kill(0);
-    until("server 0's connections to go", || fleet.snapshot().pooled[0] == 0).await;
-    until("the pools to refill on the others", || fleet.snapshot().total_pooled() == 120).await;
+    until("server 0's connections to go", || {
+        fleet.snapshot().pooled[0] == 0
+    })
+    .await;
+    until("the pools to refill on the others", || {
+        fleet.snapshot().total_pooled() == 120
+    })
+    .await;
     // A new server is found and used.
     let new = fleet.add_servers(1).await.unwrap();
-    until("the new server to get connections", || fleet.snapshot().pooled[new.start] > 0).await;
+    until("the new server to get connections", || {
+        fleet.snapshot().pooled[new.start] > 0
+    })
+    .await;
     for c in &fleet.clients {
         c.check();
     }

@@ -20,7 +20,10 @@ pub(crate) struct IndexedHeap<const MAX: bool> {
 
 impl<const MAX: bool> IndexedHeap<MAX> {
     pub(crate) fn new() -> Self {
-        Self { items: Vec::new(), pos: Vec::new() }
+        Self {
+            items: Vec::new(),
+            pos: Vec::new(),
+        }
     }
 
     #[inline]
@@ -154,7 +157,10 @@ impl<const MAX: bool> IndexedHeap<MAX> {
         for (i, &item) in self.items.iter().enumerate() {
             assert_eq!(self.pos[item.1 as usize], i as u32, "position of {item:?}");
             if i > 0 {
-                assert!(!Self::above(item, self.items[(i - 1) / 2]), "heap order at {i}");
+                assert!(
+                    !Self::above(item, self.items[(i - 1) / 2]),
+                    "heap order at {i}"
+                );
             }
         }
         let present = self.pos.iter().filter(|&&p| p != ABSENT).count();

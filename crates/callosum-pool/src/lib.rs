@@ -47,7 +47,10 @@ pub struct Displacement {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Offer {
     /// Kept under `handle`, possibly at the cost of `displaced`.
-    Kept { handle: Handle, displaced: Option<Displacement> },
+    Kept {
+        handle: Handle,
+        displaced: Option<Displacement>,
+    },
     /// Not kept: the pool is full and its highest slot, `highest`, is lower
     /// than or equal to the offered one.
     Full { highest: u64 },
@@ -136,7 +139,10 @@ impl Pool {
     }
 
     pub fn state(&self, handle: Handle) -> State {
-        self.state.get(handle as usize).copied().unwrap_or(State::Free)
+        self.state
+            .get(handle as usize)
+            .copied()
+            .unwrap_or(State::Free)
     }
 
     /// The slot of a handle in use.
@@ -168,7 +174,11 @@ impl Pool {
                 State::Leased => true,
                 s => unreachable!("kept heap held a {s:?} entry"),
             };
-            displaced = Some(Displacement { handle: victim, slot: highest, was_leased });
+            displaced = Some(Displacement {
+                handle: victim,
+                slot: highest,
+                was_leased,
+            });
         }
         // Allocate before freeing the victim, so the two handles differ.
         let handle = self.allocate(slot);
@@ -344,7 +354,11 @@ impl Pool {
     #[doc(hidden)]
     pub fn check_invariants(&self) {
         let count = |s: State| self.state.iter().filter(|&&x| x == s).count();
-        let (idle, leased, displaced) = (count(State::Idle), count(State::Leased), count(State::Displaced));
+        let (idle, leased, displaced) = (
+            count(State::Idle),
+            count(State::Leased),
+            count(State::Displaced),
+        );
         assert_eq!(self.idle.len(), idle, "idle heap size");
         assert_eq!(self.kept.len(), idle + leased, "kept heap size");
         assert_eq!(self.displaced, displaced, "displaced count");
@@ -352,8 +366,16 @@ impl Pool {
         assert_eq!(self.free.len(), count(State::Free), "free list");
         for (h, &s) in self.state.iter().enumerate() {
             let h = h as Handle;
-            assert_eq!(self.idle.contains(h), s == State::Idle, "idle membership of {h}");
-            assert_eq!(self.kept.contains(h), matches!(s, State::Idle | State::Leased), "kept membership of {h}");
+            assert_eq!(
+                self.idle.contains(h),
+                s == State::Idle,
+                "idle membership of {h}"
+            );
+            assert_eq!(
+                self.kept.contains(h),
+                matches!(s, State::Idle | State::Leased),
+                "kept membership of {h}"
+            );
         }
         if self.closed {
             assert_eq!(idle, 0, "idle entries in a closed pool");

@@ -42,7 +42,14 @@ fn lower_slot_displaces_idle_highest_at_once() {
     let high = kept(p.offer(8, false).unwrap()).0;
     let (new, d) = kept(p.offer(3, false).unwrap());
     assert_ne!(new, high, "the new entry never reuses the victim's handle");
-    assert_eq!(d, Some(Displacement { handle: high, slot: 8, was_leased: false }));
+    assert_eq!(
+        d,
+        Some(Displacement {
+            handle: high,
+            slot: 8,
+            was_leased: false
+        })
+    );
     assert_eq!(p.state(high), State::Free);
     assert_eq!(p.slot_count(), 2);
     p.check_invariants();
@@ -54,7 +61,14 @@ fn displaced_leased_entry_is_destroyed_on_return_and_never_lent_again() {
     let high = kept(p.offer(8, false).unwrap()).0;
     assert_eq!(p.lease(), Some(high));
     let (low, d) = kept(p.offer(3, false).unwrap());
-    assert_eq!(d, Some(Displacement { handle: high, slot: 8, was_leased: true }));
+    assert_eq!(
+        d,
+        Some(Displacement {
+            handle: high,
+            slot: 8,
+            was_leased: true
+        })
+    );
     assert_eq!(p.state(high), State::Displaced);
     assert_eq!(p.stats().displaced, 1);
     assert_eq!(p.lease(), Some(low));
@@ -73,7 +87,10 @@ fn death_of_displaced_entry_does_not_free_a_slot_twice() {
     kept(p.offer(3, false).unwrap());
     assert_eq!(p.remove(high), Ok(State::Displaced));
     assert_eq!(p.slot_count(), 1);
-    assert_eq!(p.offer(2, false).map(|o| matches!(o, Offer::Kept { .. })), Ok(true));
+    assert_eq!(
+        p.offer(2, false).map(|o| matches!(o, Offer::Kept { .. })),
+        Ok(true)
+    );
     assert_eq!(p.slot_count(), 1);
     p.check_invariants();
 }
@@ -135,7 +152,10 @@ fn close_frees_idle_now_and_leased_on_return() {
 #[test]
 fn slots_beyond_safe_integers_are_refused() {
     let mut p = Pool::new(1);
-    assert_eq!(p.offer(MAX_SLOT + 1, false), Err(Misuse::SlotTooLarge(MAX_SLOT + 1)));
+    assert_eq!(
+        p.offer(MAX_SLOT + 1, false),
+        Err(Misuse::SlotTooLarge(MAX_SLOT + 1))
+    );
     assert!(matches!(p.offer(MAX_SLOT, false), Ok(Offer::Kept { .. })));
 }
 
@@ -209,7 +229,9 @@ struct Model {
 
 impl Model {
     fn kept(&self) -> impl Iterator<Item = (&Handle, &(u64, State))> {
-        self.entries.iter().filter(|(_, (_, s))| matches!(s, State::Idle | State::Leased))
+        self.entries
+            .iter()
+            .filter(|(_, (_, s))| matches!(s, State::Idle | State::Leased))
     }
     fn lowest_idle(&self) -> Option<Handle> {
         self.entries
@@ -248,7 +270,10 @@ fn randomized_against_model() {
                         }
                         Offer::Kept { handle, displaced } => {
                             assert!(!m.closed, "{ctx}");
-                            assert!(!m.entries.contains_key(&handle), "{ctx}: handle reused while in use");
+                            assert!(
+                                !m.entries.contains_key(&handle),
+                                "{ctx}: handle reused while in use"
+                            );
                             match (expect_victim, displaced) {
                                 (None, None) => {}
                                 (Some((hs, hh)), Some(d)) => {
@@ -295,10 +320,14 @@ fn randomized_against_model() {
                 }
                 85..=91 => {
                     // A batch of returns then a lease, as the binding applies them.
-                    let batch: Vec<Handle> = (0..rng.below(4)).map(|_| rng.below(max as u64 + 4) as Handle).collect();
+                    let batch: Vec<Handle> = (0..rng.below(4))
+                        .map(|_| rng.below(max as u64 + 4) as Handle)
+                        .collect();
                     for &h in &batch {
                         match m.entries.get(&h).map(|e| e.1) {
-                            Some(State::Leased) if !m.closed => m.entries.get_mut(&h).unwrap().1 = State::Idle,
+                            Some(State::Leased) if !m.closed => {
+                                m.entries.get_mut(&h).unwrap().1 = State::Idle
+                            }
                             Some(State::Leased) | Some(State::Displaced) => {
                                 m.entries.remove(&h);
                             }
@@ -306,7 +335,11 @@ fn randomized_against_model() {
                         }
                     }
                     let expect = m.lowest_idle();
-                    assert_eq!(p.release_all_then_lease(&batch), expect, "{ctx}: batch {batch:?}");
+                    assert_eq!(
+                        p.release_all_then_lease(&batch),
+                        expect,
+                        "{ctx}: batch {batch:?}"
+                    );
                     if let Some(h) = expect {
                         m.entries.get_mut(&h).unwrap().1 = State::Leased;
                     }
@@ -322,8 +355,12 @@ fn randomized_against_model() {
                     if rng.below(4) == 0 {
                         let mut freed = p.close();
                         freed.sort();
-                        let mut expect: Vec<_> =
-                            m.entries.iter().filter(|(_, e)| e.1 == State::Idle).map(|(&h, _)| h).collect();
+                        let mut expect: Vec<_> = m
+                            .entries
+                            .iter()
+                            .filter(|(_, e)| e.1 == State::Idle)
+                            .map(|(&h, _)| h)
+                            .collect();
                         expect.sort();
                         assert_eq!(freed, expect, "{ctx}");
                         m.entries.retain(|_, e| e.1 != State::Idle);
@@ -334,10 +371,21 @@ fn randomized_against_model() {
             p.check_invariants();
             let s = p.stats();
             assert_eq!(s.slot_count, m.kept().count(), "{ctx}");
-            assert_eq!(s.displaced, m.entries.values().filter(|e| e.1 == State::Displaced).count(), "{ctx}");
+            assert_eq!(
+                s.displaced,
+                m.entries
+                    .values()
+                    .filter(|e| e.1 == State::Displaced)
+                    .count(),
+                "{ctx}"
+            );
             assert_eq!(p.handles_in_use(), m.entries.len(), "{ctx}");
             for (&h, &(slot, st)) in &m.entries {
-                assert_eq!((p.state(h), p.slot(h)), (st, Some(slot)), "{ctx}: handle {h}");
+                assert_eq!(
+                    (p.state(h), p.slot(h)),
+                    (st, Some(slot)),
+                    "{ctx}: handle {h}"
+                );
             }
         }
     }
