@@ -79,6 +79,30 @@ impl<const MAX: bool> IndexedHeap<MAX> {
         }
     }
 
+    /// Puts `(slot, handle)` where `old` was, in one sift instead of a removal
+    /// and an insertion. Returns false (and changes nothing) if `old` is absent.
+    pub(crate) fn replace(&mut self, old: Handle, slot: u64, handle: Handle) -> bool {
+        let at = match self.pos.get(old as usize) {
+            Some(&p) if p != ABSENT => p as usize,
+            _ => return false,
+        };
+        let h = handle as usize;
+        if self.pos.len() <= h {
+            self.pos.resize(h + 1, ABSENT);
+        }
+        debug_assert_eq!(self.pos[h], ABSENT, "handle {handle} pushed twice");
+        self.pos[old as usize] = ABSENT;
+        let item = (slot, handle);
+        self.items[at] = item;
+        self.pos[h] = at as u32;
+        if at > 0 && Self::above(item, self.items[(at - 1) / 2]) {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+        true
+    }
+
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, Handle)> + '_ {
         self.items.iter().copied()
@@ -185,6 +209,22 @@ mod tests {
         let order: Vec<_> = std::iter::from_fn(|| h.pop()).collect();
         assert_eq!(order, vec![(1, 3), (3, 1), (3, 5), (5, 0), (7, 4)]);
         assert_eq!(h.len(), 0);
+    }
+
+    #[test]
+    fn replace_puts_the_new_entry_in_order() {
+        let mut h = IndexedHeap::<true>::new();
+        for (i, s) in [5u64, 30, 9, 12, 1].into_iter().enumerate() {
+            h.push(s, i as Handle);
+        }
+        assert!(h.replace(1, 2, 7)); // the top, 30, becomes 2
+        h.check();
+        assert!(!h.contains(1) && h.contains(7));
+        assert!(!h.replace(1, 3, 8));
+        assert!(h.replace(4, 40, 9)); // a leaf becomes the highest
+        h.check();
+        let order: Vec<_> = std::iter::from_fn(|| h.pop()).collect();
+        assert_eq!(order, vec![(40, 9), (12, 3), (9, 2), (5, 0), (2, 7)]);
     }
 
     #[test]

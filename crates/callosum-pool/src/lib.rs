@@ -159,44 +159,49 @@ impl Pool {
         if self.closed {
             return Ok(Offer::Closed);
         }
-        let mut displaced = None;
-        if self.kept.len() >= self.max_slots {
-            let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
-            if highest <= slot {
-                return Ok(Offer::Full { highest });
+        let state = if lease { State::Leased } else { State::Idle };
+        if self.kept.len() < self.max_slots {
+            let handle = self.allocate(slot);
+            self.state[handle as usize] = state;
+            self.kept.push(slot, handle);
+            if !lease {
+                self.idle.push(slot, handle);
             }
-            self.kept.remove(victim);
-            let was_leased = match self.state[victim as usize] {
-                State::Idle => {
-                    self.idle.remove(victim);
-                    false
-                }
-                State::Leased => true,
-                s => unreachable!("kept heap held a {s:?} entry"),
-            };
-            displaced = Some(Displacement {
-                handle: victim,
-                slot: highest,
-                was_leased,
-            });
+            return Ok(Offer::Kept { handle, displaced: None });
         }
-        // Allocate before freeing the victim, so the two handles differ.
+        let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
+        if highest <= slot {
+            return Ok(Offer::Full { highest });
+        }
+        // Allocate before freeing the victim, so the two handles differ. The
+        // new entry takes the victim's place in each heap in one sift.
         let handle = self.allocate(slot);
-        self.kept.push(slot, handle);
-        if lease {
-            self.state[handle as usize] = State::Leased;
-        } else {
-            self.state[handle as usize] = State::Idle;
-            self.idle.push(slot, handle);
-        }
-        if let Some(d) = displaced {
-            if d.was_leased {
-                self.state[d.handle as usize] = State::Displaced;
-                self.displaced += 1;
-            } else {
-                self.release_handle(d.handle);
+        self.state[handle as usize] = state;
+        self.kept.replace(victim, slot, handle);
+        let was_leased = match self.state[victim as usize] {
+            State::Idle if lease => {
+                self.idle.remove(victim);
+                false
             }
+            State::Idle => {
+                self.idle.replace(victim, slot, handle);
+                false
+            }
+            State::Leased => {
+                if !lease {
+                    self.idle.push(slot, handle);
+                }
+                true
+            }
+            s => unreachable!("kept heap held a {s:?} entry"),
+        };
+        if was_leased {
+            self.state[victim as usize] = State::Displaced;
+            self.displaced += 1;
+        } else {
+            self.release_handle(victim);
         }
+        let displaced = Some(Displacement { handle: victim, slot: highest, was_leased });
         Ok(Offer::Kept { handle, displaced })
     }
 
