@@ -7,18 +7,27 @@ export declare class NativePool {
    * `index.js` validates it with the user-facing error codes).
    */
   constructor(maxSlots: number)
+  /** The id that names this pool in the control word of the entry points. */
+  get id(): number
   /**
-   * `{ lease, offer, flush, release, remove, buffer }`: argument-free
-   * functions bound to this pool, and the memory they share with
-   * JavaScript for operands and results (layout in `shared.rs`).
+   * The memory this pool shares with JavaScript: operands, results and the
+   * queue of returned handles (layout in `shared.rs`).
    */
-  fastPath(): { lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }
+  buffer(): ArrayBuffer
   /** The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced. */
   state(handle: number): number
   /** Closes the pool and returns the idle handles it freed. */
   close(): Array<number>
   stats(): NativeStats
 }
+
+/**
+ * `{ lease, offer, flush, release, remove, control }`: the argument-free hot
+ * entry points shared by every pool of this thread, and the control word
+ * that names the pool a call is for (see `fast.rs`). Made once per
+ * environment.
+ */
+export declare function entryPoints(): { lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer }
 
 /** Counts of a pool, for logging and metrics. */
 export interface NativeStats {

@@ -19,11 +19,13 @@ let debug = debuglog('callosum', (fn) => {
 const debugOn = debug.enabled;
 
 const DEFAULT_MAX_SLOTS = 100;
-const { IDLE, LEASED, DISPLACED } = N;
+const { IDLE, LEASED, DISPLACED, control, CONTROL_POOL } = N;
 
 // The handle a socket holds in the pool that keeps it. One module-wide key, so
 // a socket's shape stays the same whichever pool it passes through.
 const kHandle = Symbol('callosum.handle');
+// On a socket that died while lent out: the pool that owes it one quiet return.
+const kDiedLent = Symbol('callosum.diedLent');
 
 function checkMaxSlots(value) {
   // Falsy (absent, 0, '', null...) means the default, as in the original.
@@ -70,19 +72,13 @@ function isAbortSignal(value) {
 
 class CallosumClient extends EventEmitter {
   #native;
-  #lease;
-  #offer;
-  #flush;
-  #release;
-  #remove;
+  #id; // names this pool to the shared native entry points
   #io;
   #meta;
   // By handle: the socket, and its state as JavaScript last left it (IDLE,
   // LEASED or DISPLACED; a queued return counts as IDLE).
   #sockets = [];
   #state = [];
-  // Sockets that died while lent out: their one return is accepted quietly.
-  #deadLeased = new WeakSet();
   #waiters = new WaitQueue();
   #maxWaiting;
   #closed = false;
@@ -99,11 +95,7 @@ class CallosumClient extends EventEmitter {
     this.#maxWaiting = checkMaxWaiting(options.maxWaiting);
     const native = N.createNative(maxSlots);
     this.#native = native.pool;
-    this.#lease = native.lease;
-    this.#offer = native.offer;
-    this.#flush = native.flush;
-    this.#release = native.release;
-    this.#remove = native.remove;
+    this.#id = native.id;
     this.#io = native.io;
     this.#meta = native.meta;
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
@@ -127,7 +119,8 @@ class CallosumClient extends EventEmitter {
   getConnection() {
     const meta = this.#meta;
     for (;;) {
-      this.#lease();
+      control[CONTROL_POOL] = this.#id;
+      N.lease();
       const h = meta[N.META_RESULT];
       if (h < 0) return undefined;
       const socket = this.#sockets[h];
@@ -162,7 +155,10 @@ class CallosumClient extends EventEmitter {
     const n = meta[N.META_QUEUE_LEN];
     meta[N.META_QUEUE + n] = h;
     meta[N.META_QUEUE_LEN] = n + 1;
-    if (n + 1 === N.QUEUE_CAP) this.#flush();
+    if (n + 1 === N.QUEUE_CAP) {
+      control[CONTROL_POOL] = this.#id;
+      N.flush();
+    }
   }
 
   /**
@@ -196,7 +192,8 @@ class CallosumClient extends EventEmitter {
     const io = this.#io;
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = handOff ? 1 : 0;
-    this.#offer();
+    control[CONTROL_POOL] = this.#id;
+    N.offer();
     const code = this.#meta[N.META_RESULT];
     if (code !== N.OFFER_KEPT) {
       socket.destroy();
@@ -258,6 +255,12 @@ class CallosumClient extends EventEmitter {
       return Promise.reject(codedError(Error, 'ERR_CALLOSUM_QUEUE_FULL',
         `acquire: ${this.#waiters.length} callers already waiting (maxWaiting ${this.#maxWaiting})`));
     }
+    return this.#wait(timeout, signal);
+  }
+
+  // Joins the queue. Apart from acquire() so that its closures don't cost
+  // the immediate path a context allocation.
+  #wait(timeout, signal) {
     return new Promise((resolve, reject) => {
       const waiter = new Waiter(resolve, reject);
       if (timeout !== undefined && timeout !== Infinity) {
@@ -342,7 +345,8 @@ class CallosumClient extends EventEmitter {
       if (state === DISPLACED || (state === LEASED && this.#closed)) {
         // Its slot went to a lower one, or the pool closed: destroy it.
         this.#io[N.IO_HANDLE] = h;
-        this.#release();
+        control[CONTROL_POOL] = this.#id;
+        N.release();
         this.#discard(h, socket);
         if (debugOn) debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
         return;
@@ -352,10 +356,10 @@ class CallosumClient extends EventEmitter {
         this.#drop(h, socket, 'returned destroyed', false);
         return;
       }
-    } else if (socket != null && typeof socket === 'object' && this.#deadLeased.has(socket)) {
+    } else if (socket != null && typeof socket === 'object' && socket[kDiedLent] === this) {
       // It died while lent out and was dropped then; this is its one return.
       // After an 'end' it may still be half open: the pool owned it, so close it.
-      this.#deadLeased.delete(socket);
+      socket[kDiedLent] = undefined;
       socket._leased = false;
       if (socket.destroyed !== true) socket.destroy();
       return;
@@ -408,11 +412,12 @@ class CallosumClient extends EventEmitter {
   // still out with a user is left to them, and its one return accepted.
   #drop(h, socket, why, stillLent) {
     this.#io[N.IO_HANDLE] = h;
-    this.#remove();
+    control[CONTROL_POOL] = this.#id;
+    N.remove();
     this.#forget(h, socket);
     socket._destroyed = true;
     if (stillLent) {
-      this.#deadLeased.add(socket);
+      socket[kDiedLent] = this;
     } else {
       socket._leased = false;
       if (socket.destroyed !== true) socket.destroy();

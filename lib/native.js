@@ -8,8 +8,12 @@
 // travel through one shared buffer, and returned handles are queued there to
 // be applied by the next crossing. `release` and `remove` take their handle in
 // io[IO_HANDLE]. The layout mirrors src/shared.rs.
+//
+// The entry points are shared by every pool (one function object per call
+// site keeps it monomorphic however many pools there are): before each call,
+// the caller writes the pool's id into control[CONTROL_POOL].
 
-const { NativePool } = require('../binding.js');
+const { NativePool, entryPoints } = require('../binding.js');
 
 // Float64Array `io` over bytes 0..64.
 const IO_SLOT = 0;
@@ -38,22 +42,25 @@ const IDLE = 1;
 const LEASED = 2;
 const DISPLACED = 3;
 
+const CONTROL_POOL = 0;
+const { lease, offer, flush, release, remove, control: controlBuffer } = entryPoints();
+const control = new Int32Array(controlBuffer);
+
+// A native pool and views of the memory it shares with JavaScript.
 function createNative(maxSlots) {
   const pool = new NativePool(maxSlots);
-  const fast = pool.fastPath();
-  const io = new Float64Array(fast.buffer, 0, IO_LEN);
-  const meta = new Int32Array(fast.buffer, IO_LEN * 8);
+  const buffer = pool.buffer();
+  const io = new Float64Array(buffer, 0, IO_LEN);
+  const meta = new Int32Array(buffer, IO_LEN * 8);
   if (meta.length !== META_QUEUE + QUEUE_CAP) {
     throw new Error(`callosum-client-tcp: native layout mismatch (${meta.length} slots); rebuild the addon`);
   }
-  return {
-    pool, io, meta,
-    lease: fast.lease, offer: fast.offer, flush: fast.flush, release: fast.release, remove: fast.remove,
-  };
+  return { pool, id: pool.id, io, meta };
 }
 
 module.exports = {
   createNative,
+  lease, offer, flush, release, remove, control, CONTROL_POOL,
   IO_SLOT, IO_LEASE, IO_HANDLE, IO_VICTIM, IO_VICTIM_SLOT, IO_VICTIM_LEASED,
   META_QUEUE_LEN, META_SLOT_COUNT, META_RESULT, META_QUEUE, QUEUE_CAP,
   OFFER_KEPT, OFFER_FULL, OFFER_CLOSED,

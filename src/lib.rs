@@ -1,7 +1,8 @@
 //! The napi-rs binding of the Callosum pool: one `NativePool` class owning one
 //! `callosum_pool::Pool`, numbers only across the boundary. The hot operations
 //! (lease, offer, release, remove, and applying queued returns) go through the
-//! raw entry points of `fast.rs`; the rare ones are ordinary methods here.
+//! raw entry points of `fast.rs`, shared by all pools; the rare ones are
+//! ordinary methods here.
 
 mod fast;
 mod shared;
@@ -27,6 +28,25 @@ pub struct NativeStats {
 #[napi]
 pub struct NativePool {
     core: Rc<Core>,
+    id: u32,
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        fast::unregister(self.id);
+    }
+}
+
+/// `{ lease, offer, flush, release, remove, control }`: the argument-free hot
+/// entry points shared by every pool of this thread, and the control word
+/// that names the pool a call is for (see `fast.rs`). Made once per
+/// environment.
+#[napi(
+    ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer }"
+)]
+pub fn entry_points(env: Env) -> Result<napi::sys::napi_value> {
+    // SAFETY: `env` is the live environment of this call.
+    unsafe { fast::entry_points(env.raw()) }
 }
 
 fn misuse(code: &str, what: String) -> Error {
@@ -53,20 +73,27 @@ impl NativePool {
                 format!("maxSlots must be a positive safe integer, got {max_slots}"),
             ));
         }
-        Ok(Self {
-            core: Rc::new(Core::new(max_slots as usize)),
-        })
+        let core = Rc::new(Core::new(max_slots as usize));
+        let id = fast::register(Rc::clone(&core));
+        Ok(Self { core, id })
     }
 
-    /// `{ lease, offer, flush, release, remove, buffer }`: argument-free
-    /// functions bound to this pool, and the memory they share with
-    /// JavaScript for operands and results (layout in `shared.rs`).
-    #[napi(
-        ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; buffer: ArrayBuffer }"
-    )]
-    pub fn fast_path(&self, env: Env) -> Result<napi::sys::napi_value> {
-        // SAFETY: `env` is the live environment of this call.
-        unsafe { fast::fast_path(env.raw(), &self.core) }
+    /// The id that names this pool in the control word of the entry points.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The memory this pool shares with JavaScript: operands, results and the
+    /// queue of returned handles (layout in `shared.rs`).
+    #[napi]
+    pub fn buffer(&self, env: Env) -> Result<ArrayBuffer<'_>> {
+        // SAFETY: `env` is the live environment of this call; the value made
+        // is an ArrayBuffer.
+        unsafe {
+            let raw = fast::pool_buffer(env.raw(), &self.core)?;
+            ArrayBuffer::from_napi_value(env.raw(), raw)
+        }
     }
 
     /// The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced.
