@@ -98,3 +98,48 @@ test('E5: NODE_DEBUG=callosum logs kept, displaced, refused and dropped decision
   });
   assert.equal(quiet.stderr, '', 'silent when NODE_DEBUG does not name callosum');
 });
+
+test('many pools at once, collected and replaced, never see each other', async () => {
+  const v8 = require('node:v8');
+  const vm = require('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = global.gc ?? vm.runInNewContext('gc');
+  const make = (n) => Array.from({ length: n }, (_, i) => {
+    const c = client({ MAX_SLOTS: 2 });
+    c.newConnection(i, socket());
+    return c;
+  });
+  make(200); // garbage: their native pools are freed and their ids reused
+  await new Promise((r) => setImmediate(r));
+  gc();
+  await new Promise((r) => setImmediate(r));
+  const pools = make(50);
+  pools.forEach((c, i) => {
+    const s = c.getConnection();
+    assert.equal(s._slot, i);
+    assert.equal(c.getConnection(), undefined);
+    c.returnConnection(s);
+  });
+  pools.forEach((c, i) => assert.deepEqual([c.slotCount, c.stats().idle, c.stats().lowestSlot], [1, 1, i]));
+});
+
+test('the addon works in worker threads, each with its own pools', async () => {
+  const { Worker } = require('node:worker_threads');
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const C = require(${JSON.stringify(root)});
+    const net = require('node:net');
+    const c = new C({ MAX_SLOTS: 2 });
+    const a = new net.Socket(), b = new net.Socket();
+    c.newConnection(4, a); c.newConnection(1, b);
+    const s = c.getConnection();
+    c.returnConnection(s);
+    parentPort.postMessage([s === b, c.slotCount]);
+  `;
+  const results = await Promise.all([1, 2, 3].map(() => new Promise((resolve, reject) => {
+    const w = new Worker(code, { eval: true });
+    w.once('message', resolve);
+    w.once('error', reject);
+  })));
+  assert.deepEqual(results, [[true, 2], [true, 2], [true, 2]]);
+});
