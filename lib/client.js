@@ -83,6 +83,15 @@ class CallosumClient extends EventEmitter {
   #maxWaiting;
   #closed = false;
   #rovers = new Set();
+  // The listener for 'end', 'error' and 'close' of every kept socket: one
+  // function per pool, not a closure per socket (EventEmitter calls it with
+  // the socket as `this`).
+  #watchdog = (() => {
+    const pool = this;
+    return function watchdog() {
+      if (typeof this === 'object' && this !== null) pool.#onGone(this);
+    };
+  })();
 
   constructor(options) {
     super();
@@ -377,7 +386,7 @@ class CallosumClient extends EventEmitter {
     socket._leased = false;
     socket._destroyed = false;
     // One listener for all three: the socket is dropped once, on the first.
-    const watchdog = () => this.#onGone(socket);
+    const watchdog = this.#watchdog;
     socket._destroySocket = watchdog;
     socket.on('end', watchdog);
     socket.on('error', watchdog);
