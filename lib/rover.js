@@ -45,10 +45,6 @@
  *      socket.unshift() for whoever reads the socket next. The rover reads in
  *      paused mode ('readable' + read()), so the socket is handed over neither
  *      flowing nor explicitly paused: a 'data' listener added later starts it.
- *      (Known difference, to reconcile: parse_slot_line in the Rust crate, as
- *      of this writing, allows 20 bytes *including* the `\r\n`, i.e. at most
- *      18 digits; both accept every slot up to 2^53-1 written without leading
- *      zeros, so they differ only on 19-20 digit lines with leading zeros.)
  *   5. A whole, valid line: the server's failures are reset to 0, the rover
  *      removes every listener it added, and emits 'connection' (slot, socket)
  *      with slot a Number. The socket is then the listener's: the rover keeps
@@ -62,6 +58,9 @@
  *      is emitted with an Error carrying a string `code`, `serverId` and
  *      `server`. These do not make the server back off.
  *   Attempts may overlap (a slow handshake does not delay the next tick).
+ *   (The Rust fleet simulator differs here on purpose: it runs thousands of
+ *   clients in one process, so each makes one attempt at a time and a slow
+ *   one delays its next tick instead of piling up sockets.)
  *
  * stop() clears the timer and destroys, silently, every socket still
  * connecting or handshaking. start() and stop() are idempotent; a stopped

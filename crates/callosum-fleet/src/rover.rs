@@ -3,13 +3,15 @@
 //! server among those not backing off; a connect failure marks the server
 //! unreachable and it is not chosen again until `now + min(interval *
 //! 2^(failures-1), max_backoff)`; a successful handshake resets its failures.
-//! The slot line is ASCII digits then `\r\n`, at most 20 bytes in all.
+//! The slot line is ASCII digits then `\r\n`, at most 20 digits (as lib/rover.js).
 
 use crate::rng::Rng;
 use std::time::{Duration, Instant};
 
+/// The most digits a slot line may have before its `\r\n` (as lib/rover.js).
+pub const MAX_SLOT_DIGITS: usize = 20;
 /// The longest slot line accepted, `\r\n` included.
-pub const MAX_SLOT_LINE: usize = 20;
+pub const MAX_SLOT_LINE: usize = MAX_SLOT_DIGITS + 2;
 
 /// The default ceiling of the back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -36,6 +38,7 @@ pub enum HandshakeError {
 pub fn parse_slot_line(buf: &[u8]) -> Result<Option<(u64, usize)>, HandshakeError> {
     for (i, &b) in buf.iter().enumerate().take(MAX_SLOT_LINE) {
         match b {
+            b'0'..=b'9' if i >= MAX_SLOT_DIGITS => return Err(HandshakeError::TooLong),
             b'0'..=b'9' => {}
             b'\r' => {
                 if i + 1 >= MAX_SLOT_LINE {
@@ -49,10 +52,11 @@ pub fn parse_slot_line(buf: &[u8]) -> Result<Option<(u64, usize)>, HandshakeErro
                 if i == 0 {
                     return Err(HandshakeError::Empty);
                 }
-                // At most 18 digits: fits in a u64.
-                let slot = buf[..i]
-                    .iter()
-                    .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                // Up to 20 digits: saturate rather than overflow; anything
+                // past MAX_SLOT is refused below.
+                let slot = buf[..i].iter().fold(0u64, |n, &d| {
+                    n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+                });
                 if slot > callosum_pool::MAX_SLOT {
                     return Err(HandshakeError::SlotTooLarge);
                 }
@@ -188,16 +192,17 @@ mod tests {
         assert_eq!(parse_slot_line(b" 1\r\n"), Err(NotDigits));
         assert_eq!(parse_slot_line(b"12\n"), Err(NotDigits));
         assert_eq!(parse_slot_line(b"12\rx"), Err(NotDigits));
-        // 18 digits + CRLF = 20 bytes: the longest line; 19 digits is too long.
+        // 20 digits + CRLF = 22 bytes: the longest line; 21 digits is too long.
         assert_eq!(
-            parse_slot_line(b"000000000000000042\r\n"),
-            Ok(Some((42, 20)))
+            parse_slot_line(b"00000000000000000042\r\n"),
+            Ok(Some((42, 22)))
         );
-        assert_eq!(parse_slot_line(b"0000000000000000042\r\n"), Err(TooLong));
-        assert_eq!(parse_slot_line(b"0000000000000000042"), Ok(None));
-        assert_eq!(parse_slot_line(b"00000000000000000042"), Err(TooLong));
+        assert_eq!(parse_slot_line(b"000000000000000000042\r\n"), Err(TooLong));
+        assert_eq!(parse_slot_line(b"000000000000000000042"), Err(TooLong));
+        assert_eq!(parse_slot_line(b"00000000000000000042"), Ok(None));
+        assert_eq!(parse_slot_line(b"0000000000000000000042"), Err(TooLong));
         assert_eq!(
-            parse_slot_line(b"999999999999999999\r\n"),
+            parse_slot_line(b"99999999999999999999\r\n"),
             Err(SlotTooLarge)
         );
         assert_eq!(
