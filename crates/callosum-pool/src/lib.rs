@@ -167,7 +167,10 @@ impl Pool {
             if !lease {
                 self.idle.push(slot, handle);
             }
-            return Ok(Offer::Kept { handle, displaced: None });
+            return Ok(Offer::Kept {
+                handle,
+                displaced: None,
+            });
         }
         let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
         if highest <= slot {
@@ -201,7 +204,11 @@ impl Pool {
         } else {
             self.release_handle(victim);
         }
-        let displaced = Some(Displacement { handle: victim, slot: highest, was_leased });
+        let displaced = Some(Displacement {
+            handle: victim,
+            slot: highest,
+            was_leased,
+        });
         Ok(Offer::Kept { handle, displaced })
     }
 
