@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { setImmediate: tick } = require('node:timers/promises');
-const { socket, client } = require('./helpers.js');
+const { socket, client, rng } = require('./helpers.js');
 
 async function rejectsWith(promise, code) {
   await assert.rejects(promise, (err) => {
@@ -175,16 +175,6 @@ test('bad options reject with coded errors', async () => {
   assert.equal(c.waiting, 0);
 });
 
-// A seeded generator, so a failure replays.
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 test('randomized: acquire/get/return/offer/fault/abort keep hand-off invariants', async () => {
   for (const seed of [3, 11]) {

@@ -60,4 +60,16 @@ async function until(predicate, what, ms = 2000) {
   }
 }
 
-module.exports = { socket, client, loopback, until, CallosumClient };
+// A small seeded generator (xorshift32): rand(n) in [0, n), so a failure
+// replays.
+function rng(seed) {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
+module.exports = { socket, client, loopback, until, rng, CallosumClient };

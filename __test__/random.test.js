@@ -6,18 +6,8 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { socket, client } = require('./helpers.js');
+const { socket, client, rng } = require('./helpers.js');
 
-// A small seeded generator, so a failure replays.
-function rng(seed) {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 function run(seed, maxSlots, steps) {
   const rand = rng(seed);

@@ -267,6 +267,28 @@ function cpuStop(wallMs) {
   cpuShare.cpuMs += (d.user + d.system) / 1000;
 }
 
+// A timed region: a settled heap first, then the run, with the process's CPU
+// share recorded. Returns the start and end times (ms).
+function timed(run) {
+  collect();
+  cpuStart();
+  const t0 = now();
+  run();
+  const t1 = now();
+  cpuStop(t1 - t0);
+  return { t0, t1 };
+}
+
+async function timedAsync(run) {
+  collect();
+  cpuStart();
+  const t0 = now();
+  await run();
+  const t1 = now();
+  cpuStop(t1 - t0);
+  return { t0, t1 };
+}
+
 function fillPool(pool, size) {
   const sockets = makeSockets(size);
   const slots = slotsFor(size);
@@ -301,12 +323,7 @@ function measureGetReturn(name, size, cycles) {
   if (s !== lowest) throw new Error(`${name}: getConnection() did not lend the lowest slot`);
   pool.returnConnection(s);
   const loop = loopFor('sync', name);
-  collect();
-  cpuStart();
-  const t0 = now();
-  loop(pool, cycles);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  const { t0, t1 } = timed(() => loop(pool, cycles));
   const check = pool.getConnection();
   if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the run`);
   pool.returnConnection(check);
@@ -322,12 +339,7 @@ function measureBurst(name, size, cycles) {
   const order = shuffledSlots(burst, CONFIG.seed ^ burst);
   const loop = loopFor('burst', name);
   const n = Math.ceil(cycles / burst) * burst;
-  collect();
-  cpuStart();
-  const t0 = now();
-  loop(pool, n, held, order);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  const { t0, t1 } = timed(() => loop(pool, n, held, order));
   const check = pool.getConnection();
   if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the bursts`);
   pool.returnConnection(check);
@@ -361,12 +373,7 @@ async function measureGenericGetReturn(size, cycles) {
   if (!genericPools.has(size)) genericPools.set(size, await newGenericPool(size));
   const pool = genericPools.get(size);
   const loop = loopFor('gp', 'generic-pool');
-  collect();
-  cpuStart();
-  const t0 = now();
-  await loop(pool, cycles);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  const { t0, t1 } = await timedAsync(() => loop(pool, cycles));
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -377,12 +384,10 @@ function measureChurn(name, script) {
   for (let i = 0; i < maxSlots; i++) pool.newConnection(script.initial[i], initial[i]);
   const offers = makeSockets(script.offers, maxSlots);
   const loop = loopFor('churn', name);
-  collect();
-  cpuStart();
-  const t0 = now();
-  const used = loop(pool, script.ops, script.slots, offers, [], maxHeld);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  let used;
+  const { t0, t1 } = timed(() => {
+    used = loop(pool, script.ops, script.slots, offers, [], maxHeld);
+  });
   if (used !== script.offers) throw new Error('churn script mismatch');
   dirty = true;
   return ((t1 - t0) * 1e6) / script.ops.length;
@@ -440,12 +445,7 @@ async function measureAcquire(name, size, cycles) {
     fillPool(pool, size);
     loop = loopFor('acquire', name);
   }
-  collect();
-  cpuStart();
-  const t0 = now();
-  await loop(pool, cycles);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  const { t0, t1 } = await timedAsync(() => loop(pool, cycles));
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -459,14 +459,11 @@ async function measureContended(name, connections, callers, acquisitions) {
   }
   const worker = loopFor('contended', name);
   const state = { left: acquisitions };
-  collect();
-  cpuStart();
-  const t0 = now();
-  const workers = [];
-  for (let i = 0; i < callers; i++) workers.push(worker(pool, state, immediate));
-  await Promise.all(workers);
-  const t1 = now();
-  cpuStop(t1 - t0);
+  const { t0, t1 } = await timedAsync(() => {
+    const workers = [];
+    for (let i = 0; i < callers; i++) workers.push(worker(pool, state, immediate));
+    return Promise.all(workers);
+  });
   return ((t1 - t0) * 1e6) / acquisitions;
 }
 

@@ -332,22 +332,16 @@ class Rover extends EventEmitter {
     const attempt = { entry, socket, abort };
     this._attempts.add(attempt);
 
-    socket.on('connect', onConnect);
-    socket.on('readable', onReadable);
-    socket.on('error', onError);
-    socket.on('end', onEnd);
-    socket.on('close', onClose);
+    const listeners = [['connect', onConnect], ['readable', onReadable], ['error', onError],
+      ['end', onEnd], ['close', onClose]];
+    for (const [event, listener] of listeners) socket.on(event, listener);
 
     function settle() {
       settled = true;
       clearTimeout(timer);
       timer = null;
       rover._attempts.delete(attempt);
-      socket.removeListener('connect', onConnect);
-      socket.removeListener('readable', onReadable);
-      socket.removeListener('error', onError);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('close', onClose);
+      for (const [event, listener] of listeners) socket.removeListener(event, listener);
     }
 
     function abort() {
