@@ -1,0 +1,37 @@
+'use strict';
+
+// Every test of defects.test.js must fail on the original's behaviour, or it
+// proves nothing. This runs that file against the cost-faithful model of
+// 0.1.5 (bench/original.js, itself checked by original-model.test.js) and
+// expects each D test to fail on an assertion about behaviour; D9 fails
+// because the original has no close() at all, which is the defect.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+
+// Without the variable the runner sets for its own children, so the nested
+// run prints TAP instead of reporting to this process's runner.
+function withoutTestContext() {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+test('D1-D9 each fail against the model of the original 0.1.5', { timeout: 120_000 }, () => {
+  const run = spawnSync(process.execPath, [
+    '--require', path.join(root, 'bench', 'model-as-package.js'),
+    '--test', '--test-reporter=tap', path.join(__dirname, 'defects.test.js'),
+  ], { encoding: 'utf8', cwd: root, env: withoutTestContext() });
+  const results = [...run.stdout.matchAll(/^(not ok|ok) \d+ - (D\d):[^\n]*\n([\s\S]*?)(?=^(?:not ok|ok) \d+ - |^1\.\.)/gm)]
+    .map(([, status, id, body]) => ({ status, id, crashed: /^\s+name: '(TypeError|ReferenceError)'/m.test(body) }));
+  assert.deepEqual(results.map((r) => r.id), ['D1', 'D2', 'D3', 'D4', 'D5', 'D6', 'D7', 'D8', 'D9']);
+  for (const r of results) {
+    assert.equal(r.status, 'not ok', `${r.id} passes on the original: it does not test the defect`);
+    // A failed assertion, not a crash on an API the original lacks (except D9).
+    assert.equal(r.crashed, r.id === 'D9', `${r.id} fails for another reason`);
+  }
+});
