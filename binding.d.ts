@@ -14,8 +14,6 @@ export declare class NativePool {
    * queue of returned handles (layout in `shared.rs`).
    */
   buffer(): ArrayBuffer
-  /** The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced. */
-  state(handle: number): number
   /** Closes the pool and returns the idle handles it freed. */
   close(): Array<number>
   stats(): NativeStats

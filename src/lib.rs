@@ -9,7 +9,7 @@ mod shared;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use shared::{handle_from, state_code, Core};
+use shared::Core;
 use std::rc::Rc;
 
 /// Counts of a pool, for logging and metrics.
@@ -49,15 +49,6 @@ pub fn entry_points(env: Env) -> Result<napi::sys::napi_value> {
     unsafe { fast::entry_points(env.raw()) }
 }
 
-fn misuse(code: &str, what: String) -> Error {
-    Error::new(Status::InvalidArg, format!("{code}: {what}"))
-}
-
-fn handle_arg(handle: f64) -> Result<u32> {
-    handle_from(handle)
-        .ok_or_else(|| misuse("ERR_CALLOSUM_HANDLE", format!("{handle} is not a handle")))
-}
-
 #[napi]
 impl NativePool {
     /// A pool keeping at most `maxSlots` connections (a positive safe integer;
@@ -94,13 +85,6 @@ impl NativePool {
             let raw = fast::pool_buffer(env.raw(), &self.core)?;
             ArrayBuffer::from_napi_value(env.raw(), raw)
         }
-    }
-
-    /// The state of a handle: 0 free, 1 idle, 2 leased, 3 displaced.
-    #[napi]
-    pub fn state(&self, handle: f64) -> Result<u32> {
-        let handle = handle_arg(handle)?;
-        self.call(|pool| state_code(pool.state(handle)))
     }
 
     /// Closes the pool and returns the idle handles it freed.

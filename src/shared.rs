@@ -43,7 +43,7 @@ pub struct Shared {
 /// One pool and its shared block. Lives in an `Rc`, so the block's address is
 /// stable for as long as JavaScript holds a view of it.
 pub struct Core {
-    pub pool: RefCell<Pool>,
+    pool: RefCell<Pool>,
     shared: UnsafeCell<Shared>,
 }
 
@@ -120,28 +120,29 @@ impl Core {
     /// `release`: takes back the handle in `io[IO_HANDLE]`: 0 idle again,
     /// 1 destroy its socket (displaced, or the pool is closed), -1 not lent.
     pub fn release(&self) -> Option<()> {
-        let code =
-            self.with_pool(
-                |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
-                    Some(Ok(Release::Idle)) => 0,
-                    Some(Ok(Release::Destroy)) => 1,
-                    _ => u32::MAX,
-                },
-            )?;
-        self.set_result(code);
-        Some(())
+        self.decide(
+            |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
+                Some(Ok(Release::Idle)) => 0,
+                Some(Ok(Release::Destroy)) => 1,
+                _ => u32::MAX,
+            },
+        )
     }
 
     /// `remove`: forgets the handle in `io[IO_HANDLE]`, whose socket died.
     /// Returns the state it was in, or 0 (free) if it was not in use.
     pub fn remove(&self) -> Option<()> {
-        let code =
-            self.with_pool(
-                |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
-                    Some(Ok(state)) => state_code(state),
-                    _ => 0,
-                },
-            )?;
+        self.decide(
+            |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
+                Some(Ok(state)) => state_code(state),
+                _ => 0,
+            },
+        )
+    }
+
+    /// Runs `f` as `with_pool` does and leaves its code in `META_RESULT`.
+    fn decide(&self, f: impl FnOnce(&mut Pool, &mut [f64; IO_LEN]) -> u32) -> Option<()> {
+        let code = self.with_pool(f)?;
         self.set_result(code);
         Some(())
     }
@@ -153,7 +154,7 @@ impl Core {
 
     /// `offer`: reads `io[IO_SLOT]` and `io[IO_LEASE]`, writes the decision.
     pub fn offer(&self) -> Option<()> {
-        let code = self.with_pool(|pool, io| {
+        self.decide(|pool, io| {
             let slot = io[IO_SLOT];
             if !(slot >= 0.0 && slot.fract() == 0.0 && slot <= callosum_pool::MAX_SLOT as f64) {
                 return OFFER_BAD_SLOT;
@@ -178,19 +179,17 @@ impl Core {
                 Ok(Offer::Closed) => OFFER_CLOSED,
                 Err(_) => OFFER_BAD_SLOT,
             }
-        })?;
-        self.set_result(code);
-        Some(())
+        })
     }
 }
 
 /// A handle as JavaScript passes it: a non-negative integer number.
-pub fn handle_from(value: f64) -> Option<Handle> {
+fn handle_from(value: f64) -> Option<Handle> {
     (value >= 0.0 && value <= Handle::MAX as f64 && value.fract() == 0.0).then_some(value as Handle)
 }
 
 /// Handle states as JavaScript sees them (lib/native.js).
-pub fn state_code(state: State) -> u32 {
+fn state_code(state: State) -> u32 {
     match state {
         State::Free => 0,
         State::Idle => 1,
