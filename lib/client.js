@@ -19,7 +19,7 @@ let debug = debuglog('callosum', (fn) => {
 const debugOn = debug.enabled;
 
 const DEFAULT_MAX_SLOTS = 100;
-const { IDLE, LEASED, DISPLACED, control, CONTROL_POOL } = N;
+const { FREE, IDLE, LEASED, DISPLACED, control, CONTROL_POOL } = N;
 
 // The handle a socket holds in the pool that keeps it. One module-wide key, so
 // a socket's shape stays the same whichever pool it passes through.
@@ -317,8 +317,8 @@ class CallosumClient extends EventEmitter {
     rover.on('connection', (slot, socket) => this.newConnection(slot, socket));
     rover.on('error', (err) => this.#report(err));
     rover.on('unreachable', (id, server) => this.emit('unreachable', id, server));
+    if (this.#closed) return rover; // never started: close() stopped the rest
     this.#rovers.add(rover);
-    if (this.#closed) return rover;
     rover.start();
     return rover;
   }
@@ -353,9 +353,7 @@ class CallosumClient extends EventEmitter {
       const state = this.#state[h];
       if (state === DISPLACED || (state === LEASED && this.#closed)) {
         // Its slot went to a lower one, or the pool closed: destroy it.
-        this.#io[N.IO_HANDLE] = h;
-        control[CONTROL_POOL] = this.#id;
-        N.release();
+        this.#callWithHandle(N.release, h);
         this.#discard(h, socket);
         if (debugOn) debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
         return;
@@ -420,35 +418,39 @@ class CallosumClient extends EventEmitter {
   // Forgets a dead socket and frees its slot (unless displaced). A socket
   // still out with a user is left to them, and its one return accepted.
   #drop(h, socket, why, stillLent) {
-    this.#io[N.IO_HANDLE] = h;
-    control[CONTROL_POOL] = this.#id;
-    N.remove();
-    this.#forget(h, socket);
-    socket._destroyed = true;
+    this.#callWithHandle(N.remove, h);
     if (stillLent) {
+      this.#forget(h, socket);
+      socket._destroyed = true;
       socket[kDiedLent] = this;
     } else {
-      socket._leased = false;
-      if (socket.destroyed !== true) socket.destroy();
+      this.#discard(h, socket);
     }
     if (debugOn) debug('dropped slot %d (%s), %d slots held', socket._slot, why, this.slotCount);
   }
 
-  // Forgets a kept socket the pool itself ends (displaced, returned after
-  // displacement or close, idle at close) and destroys it.
+  // Forgets a socket the pool is done with and destroys it, unless its user
+  // or its peer did already.
   #discard(h, socket) {
     this.#forget(h, socket);
     socket._leased = false;
     socket._destroyed = true;
-    socket.destroy();
+    if (socket.destroyed !== true) socket.destroy();
+  }
+
+  // A rare native call that takes a handle (release, remove).
+  #callWithHandle(entry, h) {
+    this.#io[N.IO_HANDLE] = h;
+    control[CONTROL_POOL] = this.#id;
+    entry();
   }
 
   // Clears a handle's table entry; the handle is free in Rust already.
   #forget(h, socket) {
     this.#sockets[h] = undefined;
-    this.#state[h] = 0;
+    this.#state[h] = FREE;
     socket[kHandle] = undefined;
   }
 }
 
-module.exports = { CallosumClient, kHandle };
+module.exports = { CallosumClient };

@@ -36,7 +36,7 @@ const OFFER_KEPT = 0;
 const OFFER_FULL = 1;
 const OFFER_CLOSED = 2;
 
-// Handle states, as `NativePool#state` and `remove` report them.
+// Handle states, as `remove` reports them (FREE: not in use).
 const FREE = 0;
 const IDLE = 1;
 const LEASED = 2;
