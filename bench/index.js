@@ -202,16 +202,7 @@ function loopFor(kind, name) {
 // ---------------------------------------------------------------------------
 // seeded randomness, shared by every implementation
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return function rand() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { seededRandom: mulberry32 } = require('../examples/seeded-random.js');
 
 function shuffledSlots(n, seed) {
   const rand = mulberry32(seed);

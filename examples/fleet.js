@@ -11,18 +11,7 @@
 const { performance } = require('perf_hooks');
 const CallosumClient = require('..');
 const Rover = require('../lib/rover.js');
-
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return function random() {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { seededRandom } = require('./seeded-random.js');
 
 /**
  * One client: a pool, and a reader on each socket it lends for the request
