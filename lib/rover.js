@@ -13,7 +13,7 @@
  *     rover.start();
  *     rover.addServer(id, { host, port }); rover.dropServer(id); rover.stop();
  *
- * THE RULES (the Rust fleet simulator, crates/callosum-fleet/src/rover.rs,
+ * THE RULES (the Rust fleet simulator, simulator/src/rover.rs,
  * follows the same ones; change both or neither):
  *
  * Options
