@@ -10,8 +10,8 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { EventEmitter, once } = require('node:events');
 
-const Original = require('../bench/original.js');
-const { FakeSocket, makeSockets } = require('../bench/fake-socket.js');
+const Original = require('./fixtures/original-0.1.5-model.js');
+const { FakeSocket, makeSockets } = require('./fixtures/fake-socket.js');
 
 function fill(pool, slots) {
   const sockets = makeSockets(slots.length);

@@ -1,0 +1,72 @@
+'use strict';
+
+// Which pools the bench compares, and how each is built: the package itself if
+// it loads (a missing addon prints n/a instead of stopping the bench), the
+// model of the original, the plain-JS floors and generic-pool.
+
+const Original = require('../__test__/fixtures/original-0.1.5-model.js');
+const Floor = require('./floor.js');
+const WaitingFloor = require('./waiting-floor.js');
+const { SELECTED } = require('./config.js');
+
+function loadNative() {
+  try {
+    const Native = require('..');
+    if (typeof Native !== 'function') return { error: 'require(\'..\') is not a constructor' };
+    const probe = new Native({ MAX_SLOTS: 2 });
+    for (const m of ['newConnection', 'getConnection', 'returnConnection']) {
+      if (typeof probe[m] !== 'function') return { error: `no ${m}()` };
+    }
+    probe.on('error', () => {});
+    const hasAcquire = typeof probe.acquire === 'function';
+    if (typeof probe.close === 'function') probe.close();
+    return { Native, hasAcquire };
+  } catch (err) {
+    return { error: `require('..') failed: ${String(err && err.message).split('\n')[0]}` };
+  }
+}
+
+let genericPool = null;
+try {
+  genericPool = require('generic-pool');
+} catch {
+  genericPool = null;
+}
+
+const native = !SELECTED || SELECTED.has('native') ? loadNative() : { error: 'not selected' };
+
+const IMPLS = {
+  native: { label: 'native (this package)', available: !native.error, reason: native.error },
+  original: { label: 'original 0.1.5 (model)', available: true },
+  floor: { label: 'plain-JS floor', available: true },
+  'generic-pool': { label: 'generic-pool 3.9.0', available: !!genericPool, reason: genericPool ? undefined : 'generic-pool not installed' },
+  'waiting-floor': { label: 'JS waiting floor', available: true },
+};
+if (SELECTED) {
+  for (const [name, impl] of Object.entries(IMPLS)) {
+    if (!SELECTED.has(name)) Object.assign(impl, { available: false, reason: 'not selected' });
+  }
+}
+
+function syncCtor(name) {
+  if (name === 'native') return native.Native;
+  if (name === 'original') return Original;
+  if (name === 'floor') return Floor;
+  throw new Error(name);
+}
+
+function newPool(name, maxSlots) {
+  const pool = new (syncCtor(name))({ MAX_SLOTS: maxSlots });
+  if (typeof pool.on === 'function') pool.on('error', onPoolError);
+  return pool;
+}
+
+// 'error' events the pools emitted during the run (printed at the end: the
+// bench feeds no bad input, so any is worth a look)
+let poolErrors = 0;
+function onPoolError() {
+  poolErrors++;
+}
+const poolErrorCount = () => poolErrors;
+
+module.exports = { native, genericPool, IMPLS, newPool, WaitingFloor, poolErrorCount };
