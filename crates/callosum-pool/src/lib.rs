@@ -92,6 +92,34 @@ pub struct Stats {
     pub closed: bool,
 }
 
+/// What the pool decided since it was made: cumulative, never reset, counted
+/// where each decision is taken (one add, no extra call). Every count is
+/// monotonic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Idle entries lent out by `lease` or `release_all_then_lease` (a
+    /// returned entry lent straight back counts as a return and a lease).
+    /// An offer kept and lent at once is counted in `offers_kept` only.
+    pub leases: u64,
+    /// Lent entries taken back idle (`release`, or a batch applied by
+    /// `release_all_then_lease`).
+    pub returns: u64,
+    /// Lent entries taken back to be destroyed: displaced while lent, or
+    /// returned after `close`.
+    pub returns_destroyed: u64,
+    /// Offers kept, displacing or not, idle or lent at once.
+    pub offers_kept: u64,
+    /// The part of `offers_kept` that displaced a kept entry (idle or lent).
+    pub offers_displacing: u64,
+    /// Offers not kept: the pool was full of lower or equal slots, or closed.
+    /// (A slot beyond `MAX_SLOT` is a misuse, not an offer: not counted.)
+    pub offers_refused: u64,
+    /// Entries removed by `remove` (their connection died) while idle.
+    pub dropped_idle: u64,
+    /// Entries removed by `remove` while lent out, displaced ones included.
+    pub dropped_leased: u64,
+}
+
 /// The largest slot accepted: `Number.MAX_SAFE_INTEGER`.
 pub const MAX_SLOT: u64 = (1 << 53) - 1;
 
@@ -107,6 +135,7 @@ pub struct Pool {
     free: Vec<Handle>,
     displaced: usize,
     closed: bool,
+    counters: Counters,
 }
 
 impl Pool {
@@ -121,6 +150,7 @@ impl Pool {
             free: Vec::new(),
             displaced: 0,
             closed: false,
+            counters: Counters::default(),
         }
     }
 
@@ -157,6 +187,7 @@ impl Pool {
             return Err(Misuse::SlotTooLarge(slot));
         }
         if self.closed {
+            self.counters.offers_refused += 1;
             return Ok(Offer::Closed);
         }
         let state = if lease { State::Leased } else { State::Idle };
@@ -167,6 +198,7 @@ impl Pool {
             if !lease {
                 self.idle.push(slot, handle);
             }
+            self.counters.offers_kept += 1;
             return Ok(Offer::Kept {
                 handle,
                 displaced: None,
@@ -174,8 +206,11 @@ impl Pool {
         }
         let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
         if highest <= slot {
+            self.counters.offers_refused += 1;
             return Ok(Offer::Full { highest });
         }
+        self.counters.offers_kept += 1;
+        self.counters.offers_displacing += 1;
         // Allocate before freeing the victim, so the two handles differ. The
         // new entry takes the victim's place in each heap in one sift.
         let handle = self.allocate(slot);
@@ -217,6 +252,7 @@ impl Pool {
     pub fn lease(&mut self) -> Option<Handle> {
         let (_, handle) = self.idle.pop()?;
         self.state[handle as usize] = State::Leased;
+        self.counters.leases += 1;
         Some(handle)
     }
 
@@ -238,6 +274,7 @@ impl Pool {
                 let _ = self.release(h);
                 continue;
             }
+            self.counters.returns += 1;
             let key = (self.slot[h as usize], h);
             match best {
                 Some(b) if b <= key => self.push_idle(key),
@@ -254,7 +291,10 @@ impl Pool {
                 self.lease()
             }
             // The held-aside entry is still `Leased`: lending it is a no-op.
-            (Some((_, h)), _) => Some(h),
+            (Some((_, h)), _) => {
+                self.counters.leases += 1;
+                Some(h)
+            }
             (None, _) => self.lease(),
         }
     }
@@ -271,16 +311,19 @@ impl Pool {
         match self.state(handle) {
             State::Leased if !self.closed => {
                 self.push_idle((self.slot[handle as usize], handle));
+                self.counters.returns += 1;
                 Ok(Release::Idle)
             }
             State::Leased => {
                 self.kept.remove(handle);
                 self.release_handle(handle);
+                self.counters.returns_destroyed += 1;
                 Ok(Release::Destroy)
             }
             State::Displaced => {
                 self.displaced -= 1;
                 self.release_handle(handle);
+                self.counters.returns_destroyed += 1;
                 Ok(Release::Destroy)
             }
             s => Err(Misuse::NotLeased(handle, s)),
@@ -297,11 +340,16 @@ impl Pool {
             State::Idle => {
                 self.idle.remove(handle);
                 self.kept.remove(handle);
+                self.counters.dropped_idle += 1;
             }
             State::Leased => {
                 self.kept.remove(handle);
+                self.counters.dropped_leased += 1;
             }
-            State::Displaced => self.displaced -= 1,
+            State::Displaced => {
+                self.displaced -= 1;
+                self.counters.dropped_leased += 1;
+            }
         }
         self.release_handle(handle);
         Ok(state)
@@ -334,6 +382,11 @@ impl Pool {
             highest: self.kept.peek().map(|(s, _)| s),
             closed: self.closed,
         }
+    }
+
+    /// The cumulative counts of this pool's decisions.
+    pub fn counters(&self) -> Counters {
+        self.counters
     }
 
     /// Handles in use, i.e. a bound on the caller's handle table.

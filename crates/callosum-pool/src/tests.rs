@@ -206,6 +206,108 @@ fn stats_report_counts_and_extremes() {
     assert_eq!((s.lowest, s.highest), (Some(2), Some(9)));
 }
 
+#[test]
+fn counters_start_at_zero() {
+    assert_eq!(Pool::new(4).counters(), Counters::default());
+}
+
+#[test]
+fn counts_leases_and_returns() {
+    let mut p = Pool::new(4);
+    let a = kept(p.offer(1, false).unwrap()).0;
+    let b = kept(p.offer(2, false).unwrap()).0;
+    assert_eq!(p.lease(), Some(a));
+    assert_eq!(p.lease(), Some(b));
+    assert_eq!(p.lease(), None, "nothing idle: not a lease");
+    assert_eq!((p.counters().leases, p.counters().returns), (2, 0));
+    assert_eq!(p.release(a), Ok(Release::Idle));
+    assert!(p.release(a).is_err(), "a refused return is not counted");
+    assert_eq!((p.counters().leases, p.counters().returns), (2, 1));
+    // A batch whose entry goes idle because a lower one is idle already; the
+    // duplicate in the batch is refused and not counted.
+    assert_eq!(p.release_all_then_lease(&[b, b]), Some(a));
+    assert_eq!((p.counters().leases, p.counters().returns), (3, 2));
+    // Returned and lent straight back (never through the heap): one return,
+    // one lease.
+    assert_eq!(p.release_all_then_lease(&[a]), Some(a));
+    assert_eq!((p.counters().leases, p.counters().returns), (4, 3));
+    assert_eq!(p.release_all_then_lease(&[]), Some(b));
+    assert_eq!(p.release_all_then_lease(&[]), None);
+    assert_eq!((p.counters().leases, p.counters().returns), (5, 3));
+    assert_eq!(p.counters().returns_destroyed, 0);
+}
+
+#[test]
+fn counts_returns_destroyed_when_displaced_or_closed() {
+    let mut p = Pool::new(2);
+    let high = kept(p.offer(9, false).unwrap()).0;
+    let mid = kept(p.offer(5, false).unwrap()).0;
+    assert_eq!(p.lease(), Some(mid));
+    assert_eq!(p.lease(), Some(high));
+    kept(p.offer(1, false).unwrap()); // displaces the lent 9
+    assert_eq!(p.release(high), Ok(Release::Destroy));
+    p.close();
+    assert_eq!(p.release_all_then_lease(&[mid]), None);
+    let c = p.counters();
+    assert_eq!((c.returns, c.returns_destroyed), (0, 2));
+}
+
+#[test]
+fn counts_offers_kept_refused_and_displacing() {
+    let mut p = Pool::new(2);
+    kept(p.offer(4, false).unwrap());
+    kept(p.offer(6, true).unwrap()); // kept and lent at once: kept, no lease
+    let c = p.counters();
+    assert_eq!(
+        (c.offers_kept, c.offers_displacing, c.offers_refused),
+        (2, 0, 0)
+    );
+    assert_eq!(c.leases, 0);
+    assert_eq!(p.offer(6, false), Ok(Offer::Full { highest: 6 }));
+    assert_eq!(p.offer(7, false), Ok(Offer::Full { highest: 6 }));
+    kept(p.offer(2, false).unwrap()); // displaces the lent 6
+    kept(p.offer(3, true).unwrap()); // displaces the idle 4
+    assert!(
+        p.offer(MAX_SLOT + 1, false).is_err(),
+        "a misuse is no offer"
+    );
+    let c = p.counters();
+    assert_eq!(
+        (c.offers_kept, c.offers_displacing, c.offers_refused),
+        (4, 2, 2)
+    );
+    p.close();
+    assert_eq!(p.offer(0, false), Ok(Offer::Closed));
+    let c = p.counters();
+    assert_eq!(
+        (c.offers_kept, c.offers_displacing, c.offers_refused),
+        (4, 2, 3)
+    );
+}
+
+#[test]
+fn counts_drops_by_the_state_the_entry_was_in() {
+    let mut p = Pool::new(2);
+    let idle = kept(p.offer(1, false).unwrap()).0;
+    let lent = kept(p.offer(2, true).unwrap()).0;
+    assert_eq!(p.remove(idle), Ok(State::Idle));
+    assert_eq!(p.remove(idle), Err(Misuse::NotInUse(idle)), "not counted");
+    assert_eq!(p.remove(lent), Ok(State::Leased));
+    let c = p.counters();
+    assert_eq!((c.dropped_idle, c.dropped_leased), (1, 1));
+    // Displaced while lent, then died before its return: dropped while lent.
+    let high = kept(p.offer(9, true).unwrap()).0;
+    kept(p.offer(5, false).unwrap());
+    kept(p.offer(3, false).unwrap());
+    assert_eq!(p.state(high), State::Displaced);
+    assert_eq!(p.remove(high), Ok(State::Displaced));
+    let c = p.counters();
+    assert_eq!((c.dropped_idle, c.dropped_leased), (1, 2));
+    // Closing frees the idle entries: not a drop.
+    p.close();
+    assert_eq!(p.counters().dropped_idle, 1);
+}
+
 /// A tiny deterministic generator, so failures replay.
 struct Rng(u64);
 impl Rng {
@@ -225,6 +327,7 @@ impl Rng {
 struct Model {
     entries: BTreeMap<Handle, (u64, State)>,
     closed: bool,
+    counters: Counters,
 }
 
 impl Model {
@@ -262,8 +365,12 @@ fn randomized_against_model() {
                     let kept_n = m.kept().count();
                     let expect_victim = (kept_n >= max).then(|| m.highest_kept().unwrap());
                     match got {
-                        Offer::Closed => assert!(m.closed, "{ctx}"),
+                        Offer::Closed => {
+                            assert!(m.closed, "{ctx}");
+                            m.counters.offers_refused += 1;
+                        }
                         Offer::Full { highest } => {
+                            m.counters.offers_refused += 1;
                             let (hs, _) = expect_victim.expect(&ctx);
                             assert_eq!(highest, hs, "{ctx}");
                             assert!(hs <= slot, "{ctx}");
@@ -274,9 +381,11 @@ fn randomized_against_model() {
                                 !m.entries.contains_key(&handle),
                                 "{ctx}: handle reused while in use"
                             );
+                            m.counters.offers_kept += 1;
                             match (expect_victim, displaced) {
                                 (None, None) => {}
                                 (Some((hs, hh)), Some(d)) => {
+                                    m.counters.offers_displacing += 1;
                                     assert!(hs > slot, "{ctx}");
                                     assert_eq!((d.slot, d.handle), (hs, hh), "{ctx}");
                                     let was_leased = m.entries[&hh].1 == State::Leased;
@@ -299,6 +408,7 @@ fn randomized_against_model() {
                     assert_eq!(p.lease(), expect, "{ctx}");
                     if let Some(h) = expect {
                         m.entries.get_mut(&h).unwrap().1 = State::Leased;
+                        m.counters.leases += 1;
                     }
                 }
                 60..=84 => {
@@ -311,9 +421,13 @@ fn randomized_against_model() {
                     };
                     assert_eq!(p.release(h), expect, "{ctx}");
                     match expect {
-                        Ok(Release::Idle) => m.entries.get_mut(&h).unwrap().1 = State::Idle,
+                        Ok(Release::Idle) => {
+                            m.entries.get_mut(&h).unwrap().1 = State::Idle;
+                            m.counters.returns += 1;
+                        }
                         Ok(Release::Destroy) => {
                             m.entries.remove(&h);
+                            m.counters.returns_destroyed += 1;
                         }
                         Err(_) => {}
                     }
@@ -326,10 +440,12 @@ fn randomized_against_model() {
                     for &h in &batch {
                         match m.entries.get(&h).map(|e| e.1) {
                             Some(State::Leased) if !m.closed => {
-                                m.entries.get_mut(&h).unwrap().1 = State::Idle
+                                m.entries.get_mut(&h).unwrap().1 = State::Idle;
+                                m.counters.returns += 1;
                             }
                             Some(State::Leased) | Some(State::Displaced) => {
                                 m.entries.remove(&h);
+                                m.counters.returns_destroyed += 1;
                             }
                             _ => {}
                         }
@@ -342,12 +458,19 @@ fn randomized_against_model() {
                     );
                     if let Some(h) = expect {
                         m.entries.get_mut(&h).unwrap().1 = State::Leased;
+                        m.counters.leases += 1;
                     }
                 }
                 92..=98 => {
                     let h = rng.below(max as u64 + 4) as Handle;
                     match m.entries.remove(&h) {
-                        Some((_, s)) => assert_eq!(p.remove(h), Ok(s), "{ctx}"),
+                        Some((_, s)) => {
+                            assert_eq!(p.remove(h), Ok(s), "{ctx}");
+                            match s {
+                                State::Idle => m.counters.dropped_idle += 1,
+                                _ => m.counters.dropped_leased += 1,
+                            }
+                        }
                         None => assert_eq!(p.remove(h), Err(Misuse::NotInUse(h)), "{ctx}"),
                     }
                 }
@@ -380,6 +503,7 @@ fn randomized_against_model() {
                 "{ctx}"
             );
             assert_eq!(p.handles_in_use(), m.entries.len(), "{ctx}");
+            assert_eq!(p.counters(), m.counters, "{ctx}");
             for (&h, &(slot, st)) in &m.entries {
                 assert_eq!(
                     (p.state(h), p.slot(h)),
