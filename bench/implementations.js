@@ -6,6 +6,7 @@
 
 const Original = require('../__test__/fixtures/original-0.1.5-model.js');
 const Floor = require('./floor.js');
+const ChurnFloor = require('./churn-floor.js');
 const WaitingFloor = require('./waiting-floor.js');
 const { SELECTED } = require('./config.js');
 
@@ -39,6 +40,7 @@ const IMPLS = {
   native: { label: 'native (this package)', available: !native.error, reason: native.error },
   original: { label: 'original 0.1.5 (model)', available: true },
   floor: { label: 'plain-JS floor', available: true },
+  'churn-floor': { label: 'plain-JS churn floor', available: true },
   'generic-pool': { label: 'generic-pool 3.9.0', available: !!genericPool, reason: genericPool ? undefined : 'generic-pool not installed' },
   'waiting-floor': { label: 'JS waiting floor', available: true },
 };
@@ -52,6 +54,7 @@ function syncCtor(name) {
   if (name === 'native') return native.Native;
   if (name === 'original') return Original;
   if (name === 'floor') return Floor;
+  if (name === 'churn-floor') return ChurnFloor;
   throw new Error(name);
 }
 

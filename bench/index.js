@@ -3,8 +3,8 @@
 // npm run bench  (node --expose-gc bench/index.js)
 //
 // One process; every implementation measured on the same workloads with the
-// same fake sockets (__test__/fixtures/fake-socket.js: an EventEmitter with destroy(), no
-// I/O), interleaved round by round (the order rotates every round), one
+// same fake sockets (__test__/fixtures/fake-socket.js: an EventEmitter with
+// destroy(), no I/O), interleaved round by round (the order rotates every round), one
 // discarded warm-up round, then the median of ROUNDS rounds; target ratios are
 // medians of per-round ratios. Pools and sockets are built outside the timed
 // regions (get+return pools once, reused in every round, except the original's,
@@ -21,6 +21,8 @@
 //   original       __test__/fixtures/original-0.1.5-model.js, a cost-faithful
 //                  model of 0.1.5
 //   floor          bench/floor.js, plain-JS typed-array heap, no checks
+//   churn-floor    bench/churn-floor.js, plain-JS floor of newConnection churn
+//                  (printed in the floor column of the churn row)
 //   generic-pool   generic-pool 3.9.0 acquire/release (async)
 //   waiting-floor  bench/waiting-floor.js, minimal JS waiting pool (acquire rows)
 //
@@ -113,14 +115,13 @@ async function runRound(round, keep, script) {
   if (wants('churn')) {
     const id = 'churn';
     const title = `newConnection churn, pool ${CONFIG.churn.maxSlots.toLocaleString('en-US')}`;
-    for (const name of rotate(['native', 'original'], round)) {
+    for (const name of rotate(['native', 'original', 'churn-floor'], round)) {
       if (!IMPLS[name].available) {
         skip(id, title, 'ns/step', name, IMPLS[name].reason);
         continue;
       }
       await attempt(id, title, 'ns/step', name, keep, () => measureChurn(name, script));
     }
-    skip(id, title, 'ns/step', 'floor', 'no displacement');
     skip(id, title, 'ns/step', 'generic-pool', 'no slots');
   }
   phase('churn', t0);
@@ -173,7 +174,7 @@ async function main() {
   let churnMixes = null;
   if (wants('churn')) {
     churnMixes = {};
-    for (const name of ['original', 'native']) {
+    for (const name of ['original', 'native', 'churn-floor']) {
       if (!IMPLS[name].available) continue;
       try {
         churnMixes[name] = churnMix(name, script);

@@ -34,7 +34,8 @@ function printTable(memory) {
   for (const id of orderedIds()) {
     const r = results[id];
     const cells = cols.map((c) => {
-      const e = r.impls[c];
+      // the floor column holds the floor of the row's work: the churn floor for churn
+      const e = r.impls[c] || (c === 'floor' ? r.impls['churn-floor'] : undefined);
       if (!e) return pad('', wc, true);
       const med = median(e.rounds);
       if (med === null) return pad('n/a', wc, true);
@@ -77,7 +78,7 @@ function printChurnMix(churnMixes) {
   if (!churnMixes) return;
   console.log(`\nchurn script: ${CONFIG.churn.steps.toLocaleString('en-US')} steps (${CONFIG.churn.mix}), offered slots uniform in [0, ${CONFIG.churn.slotRange}), MAX_SLOTS ${CONFIG.churn.maxSlots}; what each pool did with the offers:`);
   for (const [name, mix] of Object.entries(churnMixes)) {
-    console.log(`  ${pad(name, 9)} ${mix.error ? 'n/a (' + mix.error + ')' : `kept ${mix.kept}, kept displacing the highest ${mix.keptAfterDisplacing}, refused ${mix.refused}; lent ${mix.lent}, returned ${mix.returned}, died while leased ${mix.died}; slotCount at end ${mix.finalSlotCount}`}`);
+    console.log(`  ${pad(name, 11)} ${mix.error ? 'n/a (' + mix.error + ')' : `kept ${mix.kept}, kept displacing the highest ${mix.keptAfterDisplacing}, refused ${mix.refused}; lent ${mix.lent}, returned ${mix.returned}, died while leased ${mix.died}; slotCount at end ${mix.finalSlotCount}`}`);
   }
 }
 
@@ -100,6 +101,8 @@ function computeTargets(memory) {
     }
   }
   add('#4 churn: original / native (x faster)', pairedRatio('churn', 'original', 'churn', 'native'), 3, '>=');
+  add('#14 churn: native / churn floor (x slower)', pairedRatio('churn', 'native', 'churn', 'churn-floor'), 1.25, '<=');
+  add('#14 churn: original / native (x faster)', pairedRatio('churn', 'original', 'churn', 'native'), 2, '>=');
   const mem = memory && memory.native && !memory.native.error ? memory.native.bytesPerCycle : null;
   add(`#4 memory: native bytes per cycle over ${CONFIG.memory.cycles.toLocaleString('en-US')} cycles`, mem, 0.1, '<=', 'heap+external growth after full GC; 0.1 B/cycle = 1 MB per 10M cycles');
   add('#5 acquire idle: generic-pool / native (x throughput)', pairedRatio('acquire-idle', 'generic-pool', 'acquire-idle', 'native'), 3, '>=');
@@ -117,13 +120,14 @@ function computeTargets(memory) {
   }
   refs.push({ what: 'get+return, log growth: floor 100,000 / floor 100', value: pairedRatio('getreturn-100000', 'floor', 'getreturn-100', 'floor') });
   refs.push({ what: 'get+return, log growth: original 100,000 / original 100', value: pairedRatio('getreturn-100000', 'original', 'getreturn-100', 'original') });
+  refs.push({ what: 'churn: original / churn floor', value: pairedRatio('churn', 'original', 'churn', 'churn-floor') });
   refs.push({ what: 'acquire idle: generic-pool / waiting floor', value: pairedRatio('acquire-idle', 'generic-pool', 'acquire-idle', 'waiting-floor') });
   refs.push({ what: 'contended: generic-pool / waiting floor', value: pairedRatio('acquire-contended', 'generic-pool', 'acquire-contended', 'waiting-floor') });
   return { targets: t, references: refs };
 }
 
 function printTargets({ targets, references }) {
-  const lines = ['', 'targets (issues 4 and 5): ratios are medians of the per-round ratios (pairs measured in the same round):'];
+  const lines = ['', 'targets (issues 4, 5 and 14): ratios are medians of the per-round ratios (pairs measured in the same round):'];
   for (const x of targets) {
     lines.push(`  ${pad(x.target, 62)} ${pad(x.measured === null ? 'n/a' : x.measured.toFixed(2), 8, true)}  goal ${pad(x.goal, 7)}  ${x.status}`);
   }
