@@ -21,6 +21,10 @@ use tokio::task::JoinHandle;
 pub struct ClientConfig {
     pub max_slots: usize,
     pub roving_interval: Duration,
+    /// `backOffUnreachable` of the JavaScript rover: off by default, an
+    /// unreachable server is retried whenever it is picked.
+    pub back_off_unreachable: bool,
+    /// `maxBackoff`: the back-off's ceiling, when it is on.
     pub max_backoff: Duration,
     pub connect_timeout: Duration,
     pub handshake_timeout: Duration,
@@ -192,7 +196,10 @@ impl Client {
             pool: Pool::new(cfg.max_slots),
             conns: Vec::new(),
             next_id: 0,
-            rover: Rover::new(cfg.roving_interval, cfg.max_backoff),
+            rover: Rover::new(
+                cfg.roving_interval,
+                cfg.back_off_unreachable.then_some(cfg.max_backoff),
+            ),
             rng: Rng::new(seed),
         };
         Shared {

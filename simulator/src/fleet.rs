@@ -71,6 +71,34 @@ pub fn spread(values: &[f64]) -> (f64, f64) {
     (max / mean, min / mean)
 }
 
+/// What the scenarios below need of a fleet: the socket mode's [`Fleet`]
+/// and the virtual-time [`crate::vt::Sim`] both provide it, so both are
+/// measured by the very same code.
+#[allow(async_fn_in_trait)] // used with concrete types only, never spawned
+pub trait Driver {
+    fn snapshot(&self) -> Snapshot;
+    fn roving_interval(&self) -> Duration;
+    fn max_slots(&self) -> usize;
+    fn seed(&self) -> u64;
+    fn server_count(&self) -> usize;
+    fn client_count(&self) -> usize;
+    /// Open connections kept by pools, at most.
+    fn capacity(&self) -> i64 {
+        (self.client_count() * self.max_slots()) as i64
+    }
+    /// Samples every `period` for `span` (the first sample at once), passing
+    /// each snapshot to `f`; stops early when `f` says so.
+    async fn watch(
+        &mut self,
+        period: Duration,
+        span: Duration,
+        f: impl FnMut(&Snapshot) -> bool,
+    ) -> Snapshot;
+    /// Starts `n` servers, known to every client at once; their indices.
+    async fn add_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>>;
+    fn kill(&mut self, server: usize);
+}
+
 impl Fleet {
     /// An empty fleet with room for `capacity` servers.
     pub fn new(cfg: FleetConfig, capacity: usize) -> Fleet {
@@ -85,7 +113,7 @@ impl Fleet {
 
     /// Starts `n` servers and makes them known to every client. Returns their
     /// indices.
-    pub async fn add_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>> {
+    pub async fn start_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>> {
         let from = self.servers.len();
         for _ in 0..n {
             let s = Server::start(self.cfg.server_delay).await?;
@@ -112,7 +140,7 @@ impl Fleet {
         }
     }
 
-    pub fn kill(&self, server: usize) {
+    pub fn kill_server(&self, server: usize) {
         self.servers[server].kill();
     }
 
@@ -120,7 +148,7 @@ impl Fleet {
         self.start.elapsed()
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn snapshot_now(&self) -> Snapshot {
         let m = &self.dir.metrics;
         let n = self.servers.len();
         Snapshot {
@@ -144,10 +172,49 @@ impl Fleet {
             latency: m.latency_snapshot(),
         }
     }
+}
 
-    /// Open connections kept by pools, at most.
-    pub fn capacity(&self) -> i64 {
-        (self.clients.len() * self.cfg.client.max_slots) as i64
+impl Driver for Fleet {
+    fn snapshot(&self) -> Snapshot {
+        self.snapshot_now()
+    }
+    fn roving_interval(&self) -> Duration {
+        self.cfg.client.roving_interval
+    }
+    fn max_slots(&self) -> usize {
+        self.cfg.client.max_slots
+    }
+    fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    fn server_count(&self) -> usize {
+        self.servers.len()
+    }
+    fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+    async fn watch(
+        &mut self,
+        period: Duration,
+        span: Duration,
+        mut f: impl FnMut(&Snapshot) -> bool,
+    ) -> Snapshot {
+        let end = tokio::time::Instant::now() + span;
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = self.snapshot_now();
+            if f(&s) || tokio::time::Instant::now() >= end {
+                return s;
+            }
+        }
+    }
+    async fn add_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>> {
+        self.start_servers(n).await
+    }
+    fn kill(&mut self, server: usize) {
+        self.kill_server(server);
     }
 }
 
@@ -200,26 +267,6 @@ fn ms(d: Option<Duration>) -> f64 {
     d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
 }
 
-/// Samples every `period` for `span`, passing each snapshot to `f`; stops
-/// early when `f` says so.
-pub async fn watch(
-    fleet: &Fleet,
-    period: Duration,
-    span: Duration,
-    mut f: impl FnMut(&Snapshot) -> bool,
-) -> Snapshot {
-    let end = tokio::time::Instant::now() + span;
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let s = fleet.snapshot();
-        if f(&s) || tokio::time::Instant::now() >= end {
-            return s;
-        }
-    }
-}
-
 /// Expected max/mean of a random assignment: each client holds `slots`
 /// connections to distinct servers chosen at random (averaged over 20 draws).
 pub fn random_assignment_max_mean(servers: usize, clients: usize, slots: usize, seed: u64) -> f64 {
@@ -248,43 +295,46 @@ pub fn random_assignment_max_mean(servers: usize, clients: usize, slots: usize, 
 
 /// Waits for the pools to fill, lets the balance settle for `settle`, then
 /// measures over `window`. `series` gets the load through it all.
-pub async fn steady(
-    fleet: &Fleet,
+pub async fn steady<F: Driver>(
+    fleet: &mut F,
     settle: Duration,
     window: Duration,
     series: &mut Series,
 ) -> Steady {
-    let ri = fleet.cfg.client.roving_interval;
+    let ri = fleet.roving_interval();
     let t0 = Duration::ZERO;
     let cap = fleet.capacity();
     let mut fill_secs = None;
-    watch(fleet, ri, ri * 400, |s| {
-        series.push(t0, s);
-        if s.total_pooled() as f64 >= 0.99 * cap as f64 {
-            fill_secs = Some(s.at.as_secs_f64());
-            true
-        } else {
+    fleet
+        .watch(ri, ri * 400, |s| {
+            series.push(t0, s);
+            if s.total_pooled() as f64 >= 0.99 * cap as f64 {
+                fill_secs = Some(s.at.as_secs_f64());
+                true
+            } else {
+                false
+            }
+        })
+        .await;
+    fleet
+        .watch(ri, settle, |s| {
+            series.push(t0, s);
             false
-        }
-    })
-    .await;
-    watch(fleet, ri, settle, |s| {
-        series.push(t0, s);
-        false
-    })
-    .await;
+        })
+        .await;
     let before = fleet.snapshot();
-    let mut sum = vec![0f64; fleet.servers.len()];
+    let mut sum = vec![0f64; fleet.server_count()];
     let mut samples = 0;
-    let after = watch(fleet, ri, window, |s| {
-        series.push(t0, s);
-        for (a, &p) in sum.iter_mut().zip(&s.pooled) {
-            *a += p as f64;
-        }
-        samples += 1;
-        false
-    })
-    .await;
+    let after = fleet
+        .watch(ri, window, |s| {
+            series.push(t0, s);
+            for (a, &p) in sum.iter_mut().zip(&s.pooled) {
+                *a += p as f64;
+            }
+            samples += 1;
+            false
+        })
+        .await;
     let secs = (after.at - before.at).as_secs_f64();
     let avg: Vec<f64> = sum.iter().map(|&a| a / samples.max(1) as f64).collect();
     let (conn_max_mean, conn_min_mean) = spread(&avg);
@@ -302,8 +352,8 @@ pub async fn steady(
         .map(|(a, b)| a - b)
         .collect();
     Steady {
-        servers: fleet.servers.len(),
-        clients: fleet.clients.len(),
+        servers: fleet.server_count(),
+        clients: fleet.client_count(),
         fill_secs,
         window_secs: secs,
         conn_mean: avg.iter().sum::<f64>() / avg.len() as f64,
@@ -319,12 +369,12 @@ pub async fn steady(
         no_connection: after.no_connection - before.no_connection,
         displaced_per_sec: (after.displaced - before.displaced) as f64 / secs,
         roves_per_sec: (after.connects - before.connects) as f64 / secs,
-        roves_expected: fleet.clients.len() as f64 / ri.as_secs_f64(),
+        roves_expected: fleet.client_count() as f64 / ri.as_secs_f64(),
         random_max_mean: random_assignment_max_mean(
-            fleet.servers.len(),
-            fleet.clients.len(),
-            fleet.cfg.client.max_slots,
-            fleet.cfg.seed,
+            fleet.server_count(),
+            fleet.client_count(),
+            fleet.max_slots(),
+            fleet.seed(),
         ),
     }
 }
@@ -349,13 +399,13 @@ pub struct ScaleOut {
     pub phase_secs: f64,
 }
 
-pub async fn scale_out(
-    fleet: &mut Fleet,
+pub async fn scale_out<F: Driver>(
+    fleet: &mut F,
     add: usize,
     span: Duration,
     series: &mut Series,
 ) -> std::io::Result<ScaleOut> {
-    let ri = fleet.cfg.client.roving_interval;
+    let ri = fleet.roving_interval();
     let before = fleet.snapshot();
     let mean_before =
         before.alive_pooled().iter().sum::<f64>() / before.alive_pooled().len() as f64;
@@ -366,24 +416,25 @@ pub async fn scale_out(
     let since = |s: &Snapshot| (s.at - t_added).as_secs_f64();
     let (mut half, mut avg80, mut all80) = (None, None, None);
     let mut share = 0.0;
-    let last = watch(fleet, ri / 2, span, |s| {
-        series.push(t0, s);
-        let alive = s.alive_pooled();
-        let mean = alive.iter().sum::<f64>() / alive.len() as f64;
-        let fresh: Vec<f64> = s.pooled[new.clone()].iter().map(|&p| p as f64).collect();
-        share = fresh.iter().sum::<f64>() / fresh.len() as f64 / mean;
-        if share >= 0.5 && half.is_none() {
-            half = Some(since(s));
-        }
-        if share >= 0.8 && avg80.is_none() {
-            avg80 = Some(since(s));
-        }
-        if all80.is_none() && fresh.iter().all(|&p| p >= 0.8 * mean) {
-            all80 = Some(since(s));
-        }
-        false
-    })
-    .await;
+    let last = fleet
+        .watch(ri / 2, span, |s| {
+            series.push(t0, s);
+            let alive = s.alive_pooled();
+            let mean = alive.iter().sum::<f64>() / alive.len() as f64;
+            let fresh: Vec<f64> = s.pooled[new.clone()].iter().map(|&p| p as f64).collect();
+            share = fresh.iter().sum::<f64>() / fresh.len() as f64 / mean;
+            if share >= 0.5 && half.is_none() {
+                half = Some(since(s));
+            }
+            if share >= 0.8 && avg80.is_none() {
+                avg80 = Some(since(s));
+            }
+            if all80.is_none() && fresh.iter().all(|&p| p >= 0.8 * mean) {
+                all80 = Some(since(s));
+            }
+            false
+        })
+        .await;
     let alive = last.alive_pooled();
     Ok(ScaleOut {
         added: add,
@@ -428,13 +479,13 @@ pub struct Failure {
     pub phase_secs: f64,
 }
 
-pub async fn failure(
-    fleet: &Fleet,
+pub async fn failure<F: Driver>(
+    fleet: &mut F,
     kill: &[usize],
     span: Duration,
     series: &mut Series,
 ) -> Failure {
-    let ri = fleet.cfg.client.roving_interval;
+    let ri = fleet.roving_interval();
     let before = fleet.snapshot();
     let t0 = before.at;
     series.push(t0, &before);
@@ -447,31 +498,32 @@ pub async fn failure(
     let t_kill = fleet.snapshot().at;
     let since = |s: &Snapshot| (s.at - t_kill).as_secs_f64();
     let (mut gone, mut r99, mut r100, mut bal) = (None, None, None, None);
-    let last = watch(fleet, ri / 2, span, |s| {
-        series.push(t0, s);
-        let total = s.total_pooled();
-        // Count from the moment every client has noticed its dead
-        // connections: before that the totals still include them.
-        if gone.is_none() && kill.iter().all(|&k| s.pooled[k] == 0) {
-            gone = Some(since(s));
-        }
-        if gone.is_some() {
-            if r99.is_none() && total as f64 >= 0.99 * pooled_before as f64 {
-                r99 = Some(since(s));
+    let last = fleet
+        .watch(ri / 2, span, |s| {
+            series.push(t0, s);
+            let total = s.total_pooled();
+            // Count from the moment every client has noticed its dead
+            // connections: before that the totals still include them.
+            if gone.is_none() && kill.iter().all(|&k| s.pooled[k] == 0) {
+                gone = Some(since(s));
             }
-            if r100.is_none() && total >= pooled_before {
-                r100 = Some(since(s));
+            if gone.is_some() {
+                if r99.is_none() && total as f64 >= 0.99 * pooled_before as f64 {
+                    r99 = Some(since(s));
+                }
+                if r100.is_none() && total >= pooled_before {
+                    r100 = Some(since(s));
+                }
+                if bal.is_none()
+                    && total as f64 >= 0.99 * pooled_before as f64
+                    && spread(&s.alive_pooled()).0 <= balance_before * 1.1
+                {
+                    bal = Some(since(s));
+                }
             }
-            if bal.is_none()
-                && total as f64 >= 0.99 * pooled_before as f64
-                && spread(&s.alive_pooled()).0 <= balance_before * 1.1
-            {
-                bal = Some(since(s));
-            }
-        }
-        false
-    })
-    .await;
+            false
+        })
+        .await;
     Failure {
         killed: kill.len(),
         lost,
@@ -488,6 +540,50 @@ pub async fn failure(
         connect_failures: last.connect_failures - before.connect_failures,
         phase_secs: since(&last),
     }
+}
+
+/// The three scenarios in a row, as the default run makes them.
+#[derive(Clone, Debug)]
+pub struct Scenarios {
+    pub steady: Steady,
+    pub fill: Series,
+    pub scale: ScaleOut,
+    pub scale_series: Series,
+    pub fail: Failure,
+    pub fail_series: Series,
+    /// The servers added, and those killed.
+    pub added: std::ops::Range<usize>,
+    pub killed: Vec<usize>,
+}
+
+/// Steady state (settle, then measure over `window`), then a tenth more
+/// servers added (watched for `phase`), then every tenth server of the
+/// original ones killed (watched for `phase`).
+pub async fn scenarios<F: Driver>(
+    fleet: &mut F,
+    settle: Duration,
+    window: Duration,
+    phase: Duration,
+) -> std::io::Result<Scenarios> {
+    let servers = fleet.server_count();
+    let mut fill = Series::default();
+    let steady = steady(fleet, settle, window, &mut fill).await;
+    let mut scale_series = Series::default();
+    let scale = scale_out(fleet, servers.div_ceil(10), phase, &mut scale_series).await?;
+    let added = servers..servers + scale.added;
+    let killed: Vec<usize> = (0..servers).step_by(10).collect();
+    let mut fail_series = Series::default();
+    let fail = failure(fleet, &killed, phase, &mut fail_series).await;
+    Ok(Scenarios {
+        steady,
+        fill,
+        scale,
+        scale_series,
+        fail,
+        fail_series,
+        added,
+        killed,
+    })
 }
 
 /// A one-line account of a fleet's clients (for `--verbose`): it needs only

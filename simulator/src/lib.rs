@@ -16,6 +16,7 @@ pub mod rng;
 pub mod rover;
 pub mod server;
 pub mod svg;
+pub mod vt;
 
 /// Peak resident memory of this process (VmHWM), in KiB, where Linux tells.
 pub fn peak_rss_kib() -> Option<u64> {

@@ -1,9 +1,29 @@
 //! The rover's rules, free of I/O so they can be tested exactly. They are the
-//! JavaScript rover's: every roving interval pick uniformly at random one
-//! server among those not backing off; a connect failure marks the server
-//! unreachable and it is not chosen again until `now + min(interval *
-//! 2^(failures-1), max_backoff)`; a successful handshake resets its failures.
-//! The slot line is ASCII digits then `\r\n`, at most 20 digits (as lib/rover.js).
+//! JavaScript rover's (`lib/rover.js`; its rules are written out in
+//! `docs/rover.md`):
+//!
+//! - every roving interval, pick uniformly at random one of the known servers
+//!   (with back-off on: one of those not backing off), connect, read the slot
+//!   line and offer the connection to the pool;
+//! - by default (`new Rover()` in JavaScript) a connect failure changes
+//!   nothing: the unreachable server stays eligible and is retried whenever it
+//!   is picked, every interval, as the original rover did;
+//! - with back-off on (`backOffUnreachable: true`, ceiling `maxBackoff`, 30 s
+//!   unless set) a connect failure makes the server back off: it is not
+//!   chosen again until `now + min(interval * 2^(failures-1), max_backoff)`,
+//!   and a successful handshake resets its failures;
+//! - the slot line is ASCII digits then `\r\n`, at most 20 digits.
+//!
+//! One difference, in the socket mode only: a JavaScript timer starts an
+//! attempt every interval even if the last one has not finished; the
+//! simulator's rover makes one attempt at a time (an attempt that outlasts the
+//! interval delays the next one), so that a busy machine does not pile up
+//! sockets. On loopback an attempt takes well under a millisecond, so this
+//! changes nothing measurable; in virtual time an attempt takes no time at all.
+//!
+//! The rover is generic over its clock (`Instant` on sockets, virtual time in
+//! [`crate::vt`]) and keeps an entry only for servers that have failed, so a
+//! client that knows 10,000 servers costs nothing per server.
 
 use crate::rng::Rng;
 use std::time::{Duration, Instant};
@@ -13,7 +33,7 @@ pub const MAX_SLOT_DIGITS: usize = 20;
 /// The longest slot line accepted, `\r\n` included.
 pub const MAX_SLOT_LINE: usize = MAX_SLOT_DIGITS + 2;
 
-/// The default ceiling of the back-off.
+/// The default ceiling of the back-off, when it is on (as lib/rover.js).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,27 +102,36 @@ pub fn backoff_delay(interval: Duration, max: Duration, failures: u32) -> Durati
     interval.checked_mul(factor).map_or(max, |d| d.min(max))
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Entry {
+/// A failed server: how many connects failed in a row, and (with back-off
+/// on) until when it is skipped.
+#[derive(Clone, Copy, Debug)]
+struct Entry<T> {
+    server: u32,
     failures: u32,
-    until: Option<Instant>,
+    until: Option<T>,
 }
 
-/// One client's view of the known servers: which are backing off, and until
-/// when. Servers are numbered `0..n` in the order they became known.
+/// One client's view of the known servers: which have failed and, with
+/// back-off on, which are backing off and until when. Servers are numbered
+/// `0..n` in the order they became known. `T` is the clock: anything that can
+/// be compared and moved forward by a `Duration`.
 #[derive(Clone, Debug)]
-pub struct Rover {
+pub struct Rover<T = Instant> {
     interval: Duration,
-    max_backoff: Duration,
-    entries: Vec<Entry>,
+    /// `Some(ceiling)`: back-off on (`backOffUnreachable: true`).
+    backoff: Option<Duration>,
+    /// Servers with failures, sorted by server.
+    entries: Vec<Entry<T>>,
     scratch: Vec<u32>,
 }
 
-impl Rover {
-    pub fn new(interval: Duration, max_backoff: Duration) -> Self {
+impl<T: Copy + Ord + std::ops::Add<Duration, Output = T>> Rover<T> {
+    /// `backoff`: `None` for the JavaScript default (an unreachable server is
+    /// retried whenever picked), `Some(max_backoff)` for `backOffUnreachable`.
+    pub fn new(interval: Duration, backoff: Option<Duration>) -> Self {
         Rover {
             interval,
-            max_backoff,
+            backoff,
             entries: Vec::new(),
             scratch: Vec::new(),
         }
@@ -112,53 +141,78 @@ impl Rover {
         self.interval
     }
 
-    /// Picks uniformly one of the `known` servers that is not backing off at
-    /// `now`; `None` when every one is.
-    pub fn pick(&mut self, known: usize, now: Instant, rng: &mut Rng) -> Option<usize> {
-        if self.entries.len() < known {
-            self.entries.resize(known, Entry::default());
-        }
-        self.scratch.clear();
-        for (i, e) in self.entries[..known].iter().enumerate() {
-            if e.until.is_none_or(|u| u <= now) {
-                self.scratch.push(i as u32);
-            }
-        }
-        if self.scratch.is_empty() {
-            return None;
-        }
-        Some(self.scratch[rng.below(self.scratch.len())] as usize)
+    fn find(&self, server: usize) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by_key(&(server as u32), |e| e.server)
     }
 
-    /// A connect to `server` failed at `now`: it backs off. Returns the delay.
-    pub fn connect_failed(&mut self, server: usize, now: Instant) -> Duration {
-        if self.entries.len() <= server {
-            self.entries.resize(server + 1, Entry::default());
+    /// Picks uniformly one of the `known` servers that is not backing off at
+    /// `now`; `None` when every one is.
+    pub fn pick(&mut self, known: usize, now: T, rng: &mut Rng) -> Option<usize> {
+        // The servers backing off, in order; the pick is the k-th of the others.
+        self.scratch.clear();
+        for e in &self.entries {
+            if (e.server as usize) < known && e.until.is_some_and(|u| u > now) {
+                self.scratch.push(e.server);
+            }
         }
-        let e = &mut self.entries[server];
+        let eligible = known - self.scratch.len();
+        if eligible == 0 {
+            return None;
+        }
+        let mut k = rng.below(eligible);
+        for &b in &self.scratch {
+            if b as usize <= k {
+                k += 1;
+            } else {
+                break;
+            }
+        }
+        Some(k)
+    }
+
+    /// A connect to `server` failed at `now`. With back-off on it backs off;
+    /// returns the delay (zero with back-off off).
+    pub fn connect_failed(&mut self, server: usize, now: T) -> Duration {
+        let at = match self.find(server) {
+            Ok(i) => i,
+            Err(i) => {
+                self.entries.insert(
+                    i,
+                    Entry {
+                        server: server as u32,
+                        failures: 0,
+                        until: None,
+                    },
+                );
+                i
+            }
+        };
+        let e = &mut self.entries[at];
         e.failures = e.failures.saturating_add(1);
-        let delay = backoff_delay(self.interval, self.max_backoff, e.failures);
+        let Some(max) = self.backoff else {
+            return Duration::ZERO;
+        };
+        let delay = backoff_delay(self.interval, max, e.failures);
         e.until = Some(now + delay);
         delay
     }
 
     /// A handshake with `server` succeeded: its failures are forgotten.
     pub fn handshake_ok(&mut self, server: usize) {
-        if let Some(e) = self.entries.get_mut(server) {
-            *e = Entry::default();
+        if let Ok(i) = self.find(server) {
+            self.entries.remove(i);
         }
     }
 
     pub fn failures(&self, server: usize) -> u32 {
-        self.entries.get(server).map_or(0, |e| e.failures)
+        self.find(server).map_or(0, |i| self.entries[i].failures)
     }
 
     /// Whether `server` is backing off at `now`.
-    pub fn backing_off(&self, server: usize, now: Instant) -> bool {
-        self.entries
-            .get(server)
-            .and_then(|e| e.until)
-            .is_some_and(|u| u > now)
+    pub fn backing_off(&self, server: usize, now: T) -> bool {
+        self.find(server)
+            .is_ok_and(|i| self.entries[i].until.is_some_and(|u| u > now))
     }
 }
 
@@ -227,7 +281,7 @@ mod tests {
     fn a_failed_server_is_skipped_until_its_backoff_ends() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut r = Rover::new(ms(100), ms(30_000));
+        let mut r = Rover::new(ms(100), Some(ms(30_000)));
         let mut rng = Rng::new(3);
         assert_eq!(r.connect_failed(1, t0), ms(100));
         for _ in 0..200 {
@@ -256,7 +310,7 @@ mod tests {
     fn all_backing_off_means_no_pick_and_new_servers_are_eligible() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut r = Rover::new(ms(10), ms(1000));
+        let mut r = Rover::new(ms(10), Some(ms(1000)));
         let mut rng = Rng::new(9);
         assert_eq!(r.pick(0, t0, &mut rng), None);
         r.connect_failed(0, t0);
@@ -268,7 +322,7 @@ mod tests {
     #[test]
     fn picks_are_uniform_over_eligible_servers() {
         let t0 = Instant::now();
-        let mut r = Rover::new(Duration::from_millis(10), MAX_BACKOFF);
+        let mut r = Rover::new(Duration::from_millis(10), Some(MAX_BACKOFF));
         let mut rng = Rng::new(11);
         r.connect_failed(2, t0);
         let mut count = [0u32; 5];
@@ -278,6 +332,48 @@ mod tests {
         assert_eq!(count[2], 0);
         for (i, &c) in count.iter().enumerate().filter(|&(i, _)| i != 2) {
             assert!((9_000..11_000).contains(&c), "server {i}: {c}");
+        }
+    }
+
+    #[test]
+    fn without_backoff_an_unreachable_server_stays_eligible() {
+        let t0 = Instant::now();
+        let mut r = Rover::new(Duration::from_millis(10), None);
+        let mut rng = Rng::new(5);
+        assert_eq!(r.connect_failed(1, t0), Duration::ZERO);
+        assert_eq!(r.connect_failed(1, t0), Duration::ZERO);
+        assert_eq!(r.failures(1), 2);
+        assert!(!r.backing_off(1, t0));
+        let mut count = [0u32; 3];
+        for _ in 0..30_000 {
+            count[r.pick(3, t0, &mut rng).unwrap()] += 1;
+        }
+        assert!(
+            count.iter().all(|&c| (9_000..11_000).contains(&c)),
+            "{count:?}"
+        );
+        r.handshake_ok(1);
+        assert_eq!(r.failures(1), 0);
+    }
+
+    #[test]
+    fn picks_skip_exactly_the_servers_backing_off() {
+        // The k-th eligible server, for servers failed in any order.
+        let t0 = Instant::now();
+        let mut r = Rover::new(Duration::from_millis(10), Some(MAX_BACKOFF));
+        for s in [7, 2, 3, 0] {
+            r.connect_failed(s, t0);
+        }
+        let mut rng = Rng::new(2);
+        let mut seen = [0u32; 9];
+        for _ in 0..9_000 {
+            seen[r.pick(9, t0, &mut rng).unwrap()] += 1;
+        }
+        for s in [0, 2, 3, 7] {
+            assert_eq!(seen[s], 0, "server {s}");
+        }
+        for s in [1, 4, 5, 6, 8] {
+            assert!(seen[s] > 1_500, "server {s}: {seen:?}");
         }
     }
 }

@@ -1,10 +1,10 @@
 //! The client and rover over real loopback sockets. Every wait is for an
 //! event, bounded by a generous deadline: nothing depends on timing luck.
 
-use callosum_fleet::client::{Client, ClientConfig, Directory, RequestOutcome, Roved};
-use callosum_fleet::fleet::{Fleet, FleetConfig};
-use callosum_fleet::rover::HandshakeError;
-use callosum_fleet::server::Server;
+use callosum_fleet_sim::client::{Client, ClientConfig, Directory, RequestOutcome, Roved};
+use callosum_fleet_sim::fleet::{Driver, Fleet, FleetConfig};
+use callosum_fleet_sim::rover::HandshakeError;
+use callosum_fleet_sim::server::Server;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -16,6 +16,7 @@ fn cfg(max_slots: usize) -> ClientConfig {
     ClientConfig {
         max_slots,
         roving_interval: Duration::from_millis(5),
+        back_off_unreachable: true,
         max_backoff: Duration::from_millis(1000),
         connect_timeout: Duration::from_secs(2),
         handshake_timeout: Duration::from_millis(200),

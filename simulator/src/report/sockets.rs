@@ -1,19 +1,19 @@
-//! The Callosum fleet simulator: real servers and clients over loopback TCP in
-//! one process, the pool core of the Node addon in every client.
+//! The socket mode: real servers and clients over loopback TCP in one
+//! process, the pool core of the Node addon in every client.
 //!
-//!     cargo run --release --example fleet -- --servers 100 --clients 2000
+//!     cargo run --release -- sockets --servers 100 --clients 2000
 //!
 //! Prints one table per scenario (markdown), the run time and peak memory,
 //! and writes SVG charts (load per server over time) to `docs/fleet/`.
 
-use callosum_fleet::client::ClientConfig;
-use callosum_fleet::fleet::{self, Fleet, FleetConfig, Series};
-use callosum_fleet::svg::{render, Chart, Line};
+use callosum_fleet_sim::client::ClientConfig;
+use callosum_fleet_sim::fleet::{self, Driver, Fleet, FleetConfig, Scenarios, Series};
+use callosum_fleet_sim::svg::{render, Chart, Line};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
-struct Args {
+pub struct Args {
     servers: usize,
     clients: usize,
     max_slots: usize,
@@ -34,10 +34,11 @@ struct Args {
     seed: u64,
     threads: usize,
     verbose: bool,
-    svg_dir: Option<PathBuf>,
+    backoff: bool,
+    pub svg_dir: Option<PathBuf>,
 }
 
-const HELP: &str = "fleet: a Callosum fleet on loopback, on the callosum-pool core
+const HELP: &str = "sockets: a Callosum fleet on loopback, on the callosum-pool core
 
   --servers N         servers (100)
   --clients M         clients, each with a pool and a rover (2000)
@@ -58,11 +59,13 @@ const HELP: &str = "fleet: a Callosum fleet on loopback, on the callosum-pool co
   --sweep-phase K     intervals watched after scale-out in a sweep run (30)
   --seed X            seed of every random choice (1)
   --threads T         tokio worker threads (2)
+  --backoff           rovers back off unreachable servers (backOffUnreachable: true;
+                      ceiling 30 intervals); off by default, as the JavaScript rover
   --verbose           a progress line on stderr every second
   --svg-dir DIR       where the charts go (docs/fleet of the workspace; 'none' for none)
 ";
 
-fn parse() -> Args {
+pub fn parse(args: impl Iterator<Item = String>) -> Args {
     let mut a = Args {
         servers: 100,
         clients: 2000,
@@ -84,9 +87,10 @@ fn parse() -> Args {
         seed: 1,
         threads: 2,
         verbose: false,
-        svg_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/fleet")),
+        backoff: false,
+        svg_dir: Some(crate::docs_dir()),
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = args;
     fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
         let v = v.unwrap_or_else(|| die(&format!("{flag} needs a value")));
         v.parse()
@@ -115,6 +119,7 @@ fn parse() -> Args {
             "--phase" => a.phase = val(&f, it.next()),
             "--no-main" => a.main = false,
             "--verbose" => a.verbose = true,
+            "--backoff" => a.backoff = true,
             "--no-sweep" => a.sweep = false,
             "--sweep-servers" => a.sweep_servers = val(&f, it.next()),
             "--sweep-clients" => a.sweep_clients = val(&f, it.next()),
@@ -141,17 +146,18 @@ fn parse() -> Args {
     a
 }
 
-fn die(msg: &str) -> ! {
-    eprintln!("fleet: {msg}");
+pub fn die(msg: &str) -> ! {
+    eprintln!("callosum-fleet-sim: {msg}");
     std::process::exit(2)
 }
 
-fn config(a: &Args, max_slots: usize, roving_ms: u64) -> FleetConfig {
+pub fn config(a: &Args, max_slots: usize, roving_ms: u64) -> FleetConfig {
     let ri = Duration::from_millis(roving_ms);
     FleetConfig {
         client: ClientConfig {
             max_slots,
             roving_interval: ri,
+            back_off_unreachable: a.backoff,
             // 30 s at the JavaScript default of 1 s, scaled like the interval.
             max_backoff: ri * 30,
             connect_timeout: Duration::from_secs(2),
@@ -178,7 +184,7 @@ fn fds_needed(servers: usize, clients: usize, slots: usize) -> u64 {
     (2 * clients * (slots + 1) + servers + 100) as u64
 }
 
-fn f2(v: f64) -> String {
+pub fn f2(v: f64) -> String {
     if v.is_nan() {
         "-".into()
     } else {
@@ -186,7 +192,7 @@ fn f2(v: f64) -> String {
     }
 }
 
-fn secs(v: Option<f64>, ri: f64) -> String {
+pub fn secs(v: Option<f64>, ri: f64) -> String {
     match v {
         Some(s) => format!("{s:.2} s ({:.1} RI)", s / ri),
         None => "not within the phase".into(),
@@ -195,7 +201,7 @@ fn secs(v: Option<f64>, ri: f64) -> String {
 
 /// min / mean / max of a group of servers at each point, plus each server of
 /// `single` on its own.
-fn lines(
+pub fn lines(
     series: &Series,
     group: &[usize],
     group_color: &'static str,
@@ -254,21 +260,21 @@ fn lines(
     out
 }
 
-fn write_svg(dir: &Option<PathBuf>, name: &str, chart: &Chart) {
+pub fn write_svg(dir: &Option<PathBuf>, name: &str, chart: &Chart) {
     let Some(dir) = dir else { return };
     if let Err(e) =
         std::fs::create_dir_all(dir).and_then(|_| std::fs::write(dir.join(name), render(chart)))
     {
-        eprintln!("fleet: cannot write {name}: {e}");
+        eprintln!("callosum-fleet-sim: cannot write {name}: {e}");
     } else {
         println!("chart: {}", dir.join(name).display());
     }
 }
 
-fn main() {
-    let a = parse();
+pub fn run(args: impl Iterator<Item = String>) {
+    let a = parse(args);
     let started = Instant::now();
-    let nofile = callosum_fleet::raise_nofile_limit();
+    let nofile = callosum_fleet_sim::raise_nofile_limit();
     println!(
         "# Callosum fleet on loopback (callosum-pool core, tokio, {} worker threads)\n",
         a.threads
@@ -295,12 +301,10 @@ fn main() {
     if a.sweep {
         run_sweep(&a, nofile);
     }
-    let peak = callosum_fleet::peak_rss_kib().map_or("unknown".into(), |k| {
-        format!("{:.0} MiB", k as f64 / 1024.0)
-    });
     println!(
-        "\nrun time {:.1} s, peak memory (VmHWM) {peak}",
-        started.elapsed().as_secs_f64()
+        "\nrun time {:.1} s, peak memory (VmHWM) {}",
+        started.elapsed().as_secs_f64(),
+        crate::peak()
     );
 }
 
@@ -313,13 +317,37 @@ fn run_main(a: &Args, nofile: u64) {
         ));
     }
     let cfg = config(a, a.max_slots, a.roving_ms);
+    let t = Instant::now();
+    let sc = sockets_scenarios(a, &cfg);
+    let main_secs = t.elapsed().as_secs_f64();
+    print_scenarios(
+        a.servers,
+        a.clients,
+        a.max_slots,
+        a.roving_ms,
+        a.settle,
+        &sc,
+        "",
+    );
+    println!("\nmain scenarios: {main_secs:.1} s\n");
+    charts(
+        &a.svg_dir,
+        "",
+        a.servers,
+        a.clients,
+        a.max_slots,
+        a.roving_ms,
+        &sc,
+    );
+}
+
+/// The three scenarios on sockets, at the size `a` gives.
+pub fn sockets_scenarios(a: &Args, cfg: &FleetConfig) -> Scenarios {
     let ri = cfg.client.roving_interval;
-    let ris = ri.as_secs_f64();
     let rt = runtime(a.threads);
     let t = Instant::now();
     let added = a.servers.div_ceil(10);
-    let killed: Vec<usize> = (0..a.servers).step_by(10).collect();
-    let (steady, fill, scale, scale_series, fail, fail_series) = rt.block_on(async {
+    let sc = rt.block_on(async {
         let mut fleet = Fleet::new(cfg.clone(), a.servers + added);
         fleet.add_servers(a.servers).await.expect("servers start");
         fleet.add_clients(a.clients);
@@ -332,35 +360,43 @@ fn run_main(a: &Args, nofile: u64) {
                 }
             });
         }
-        let mut fill = Series::default();
-        let steady = fleet::steady(&fleet, ri * a.settle, ri * a.window, &mut fill).await;
-        let mut scale_series = Series::default();
-        let scale = fleet::scale_out(&mut fleet, added, ri * a.phase, &mut scale_series)
+        let sc = fleet::scenarios(&mut fleet, ri * a.settle, ri * a.window, ri * a.phase)
             .await
             .expect("servers start");
-        let mut fail_series = Series::default();
-        let fail = fleet::failure(&fleet, &killed, ri * a.phase, &mut fail_series).await;
         for c in &fleet.clients {
             c.check();
         }
-        (steady, fill, scale, scale_series, fail, fail_series)
+        sc
     });
     drop(rt);
-    let main_secs = t.elapsed().as_secs_f64();
+    sc
+}
+
+/// The three scenarios' tables. `note` goes after each title.
+pub fn print_scenarios(
+    servers: usize,
+    clients: usize,
+    max_slots: usize,
+    roving_ms: u64,
+    settle: u32,
+    sc: &Scenarios,
+    note: &str,
+) {
+    let ris = roving_ms as f64 / 1e3;
+    let (steady, scale, fail) = (&sc.steady, &sc.scale, &sc.fail);
 
     println!(
-        "## Steady state: {} servers, {} clients, MAX_SLOTS {}, ROVING_INTERVAL {} ms\n",
-        a.servers, a.clients, a.max_slots, a.roving_ms
+        "## Steady state: {servers} servers, {clients} clients, MAX_SLOTS {max_slots}, ROVING_INTERVAL {roving_ms} ms{note}\n"
     );
     println!("| measure | value |\n|---|---|");
     println!(
         "| pools filled (99% of {} slots) after | {} |",
-        a.clients * a.max_slots,
+        clients * max_slots,
         secs(steady.fill_secs, ris)
     );
     println!(
         "| then settled for | {} RI, measured over {:.1} s |",
-        a.settle, steady.window_secs
+        settle, steady.window_secs
     );
     println!("| connections per server, mean | {:.1} |", steady.conn_mean);
     println!(
@@ -403,8 +439,8 @@ fn run_main(a: &Args, nofile: u64) {
     );
 
     println!(
-        "\n## Scale-out: {} servers added to {}\n",
-        scale.added, a.servers
+        "\n## Scale-out: {} servers added to {servers}{note}\n",
+        scale.added
     );
     println!("| measure | value |\n|---|---|");
     println!(
@@ -439,9 +475,9 @@ fn run_main(a: &Args, nofile: u64) {
     );
 
     println!(
-        "\n## Failure: {} of the {} servers killed at once\n",
+        "\n## Failure: {} of the {} servers killed at once{note}\n",
         fail.killed,
-        a.servers + added
+        servers + scale.added
     );
     println!("| measure | value |\n|---|---|");
     println!(
@@ -478,21 +514,36 @@ fn run_main(a: &Args, nofile: u64) {
         "| connect attempts refused by the dead servers | {} |",
         fail.connect_failures
     );
-    println!("\nmain scenarios: {main_secs:.1} s\n");
+}
 
-    let old: Vec<usize> = (0..a.servers).collect();
-    let new: Vec<usize> = (a.servers..a.servers + added).collect();
+/// The charts of the three scenarios: `fill{suffix}.svg`, `scale-out{suffix}.svg`,
+/// `failure{suffix}.svg`.
+pub fn charts(
+    dir: &Option<PathBuf>,
+    suffix: &str,
+    servers: usize,
+    clients: usize,
+    max_slots: usize,
+    roving_ms: u64,
+    sc: &Scenarios,
+) {
+    let (steady, fill, scale_series, fail_series) =
+        (&sc.steady, &sc.fill, &sc.scale_series, &sc.fail_series);
+    let added = sc.scale.added;
+    let killed = &sc.killed;
+    let old: Vec<usize> = (0..servers).collect();
+    let new: Vec<usize> = sc.added.clone().collect();
     write_svg(
-        &a.svg_dir,
-        "fill.svg",
+        dir,
+        &format!("fill{suffix}.svg"),
         &Chart {
             title: &format!(
                 "From cold start: {} servers, {} clients, MAX_SLOTS {}, RI {} ms",
-                a.servers, a.clients, a.max_slots, a.roving_ms
+                servers, clients, max_slots, roving_ms
             ),
             x_label: "seconds",
             y_label: "pooled connections per server",
-            lines: lines(&fill, &old, "#888", &[], ""),
+            lines: lines(fill, &old, "#888", &[], ""),
             markers: steady
                 .fill_secs
                 .map(|s| (s, "pools 99% full".to_string()))
@@ -506,13 +557,13 @@ fn run_main(a: &Args, nofile: u64) {
     );
     let t_add = scale_series.points.get(1).map_or(0.0, |p| p.0);
     write_svg(
-        &a.svg_dir,
-        "scale-out.svg",
+        dir,
+        &format!("scale-out{suffix}.svg"),
         &Chart {
-            title: &format!("Scale-out: {added} servers added to {}", a.servers),
+            title: &format!("Scale-out: {added} servers added to {servers}"),
             x_label: "seconds",
             y_label: "pooled connections per server",
-            lines: lines(&scale_series, &old, "#888", &new, "#1f77b4"),
+            lines: lines(scale_series, &old, "#888", &new, "#1f77b4"),
             markers: vec![(t_add, "servers added".into())],
             legend: vec![
                 ("#888", "old servers, min and max".into()),
@@ -521,22 +572,22 @@ fn run_main(a: &Args, nofile: u64) {
             ],
         },
     );
-    let alive: Vec<usize> = (0..a.servers + added)
+    let alive: Vec<usize> = (0..servers + added)
         .filter(|i| !killed.contains(i))
         .collect();
     let t_kill = fail_series.points.get(1).map_or(0.0, |p| p.0);
     write_svg(
-        &a.svg_dir,
-        "failure.svg",
+        dir,
+        &format!("failure{suffix}.svg"),
         &Chart {
             title: &format!(
                 "Failure: {} of {} servers killed",
                 killed.len(),
-                a.servers + added
+                servers + added
             ),
             x_label: "seconds",
             y_label: "pooled connections per server",
-            lines: lines(&fail_series, &alive, "#888", &killed, "#d62728"),
+            lines: lines(fail_series, &alive, "#888", killed, "#d62728"),
             markers: vec![(t_kill, "killed".into())],
             legend: vec![
                 ("#888", "survivors, min and max".into()),
@@ -580,7 +631,7 @@ fn run_sweep(a: &Args, nofile: u64) {
                 fleet.add_clients(a.sweep_clients);
                 let mut s = Series::default();
                 let st = fleet::steady(
-                    &fleet,
+                    &mut fleet,
                     ri * a.sweep_settle,
                     ri * (a.window / 2).max(5),
                     &mut s,
