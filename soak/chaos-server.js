@@ -1,0 +1,396 @@
+'use strict';
+
+// A Callosum server that misbehaves on demand, for the soak.
+//
+// Protocol as in examples/callosum-server.js: each accepted connection gets the
+// lowest free slot, is sent `<slot>\r\n` first, and the slot is freed when the
+// connection ends; every line `<id>\n` the client sends is answered `ok <id>\n`.
+//
+// Faults: reset, half-close (end() on an allowHalfOpen server), close (FIN),
+// kill and restart on the same port, stall (answers held back), and plans for
+// the next accepted connection: a split slot line, a bad slot line, no line,
+// a close before the line is whole, bytes after the line (`#hi <id>\n`),
+// optionally followed later by a close.
+//
+// What the soak checks against: every connection has a record in a registry
+// shared by all servers, keyed by the port pair (server port, client port)
+// that the client socket also sees (remotePort, localPort). The record says
+// when the server closed its end, and `deadAt`: a time by which any client
+// event loop that reads the socket has seen the close (200 ms, then a
+// setImmediate, so at least one poll phase ran after the close).
+
+const net = require('node:net');
+const { EventEmitter } = require('node:events');
+
+const CONFIRM_MS = 200;
+// A plan's bad or missing line is normally destroyed by the rover at once (or
+// after its handshake timeout); the server gives up on it after this.
+const ABANDON_MS = 3000;
+
+let nextConnId = 1;
+
+class Registry {
+  constructor() {
+    this.byKey = new Map();
+  }
+
+  static key(serverPort, clientPort) {
+    return `${serverPort}:${clientPort}`;
+  }
+
+  add(record) {
+    this.byKey.set(record.key, record);
+  }
+
+  // The record of a client socket's connection, looked up from the client side.
+  lookup(socket) {
+    return this.byKey.get(Registry.key(socket.remotePort, socket.localPort));
+  }
+
+  // Forgets connections closed on both... on the server side long ago; a client
+  // socket that outlives them holds its record itself.
+  sweep(now, ageMs) {
+    for (const [key, rec] of this.byKey) {
+      if (rec.serverGoneAt !== undefined && now - rec.serverGoneAt > ageMs) this.byKey.delete(key);
+    }
+  }
+}
+
+// Lowest free slot: slots are few (a server has at most a few hundred
+// connections), so a scan is enough.
+class Slots {
+  constructor() {
+    this.used = new Set();
+  }
+
+  take() {
+    let s = 0;
+    while (this.used.has(s)) s++;
+    this.used.add(s);
+    return s;
+  }
+
+  give(slot) {
+    this.used.delete(slot);
+  }
+}
+
+class ChaosServer extends EventEmitter {
+  /**
+   * options.name, options.registry (shared), options.counters (faults by
+   * kind, shared), options.now (ms clock)
+   */
+  constructor({ name, registry, counters, now }) {
+    super();
+    this.name = name;
+    this.host = '127.0.0.1';
+    this.port = 0;
+    this.registry = registry;
+    this.counters = counters;
+    this.now = now;
+    this.up = false;
+    this.accepted = 0;
+    this.requests = 0;
+    this.answered = 0;
+    this.records = new Set(); // live connections (server side open)
+    this.plans = []; // for the next accepted connections, in order
+    this.stalledUntil = 0;
+    this.stallTimer = null;
+    this.held = []; // requests held during a stall: [record, id]
+    this.timers = new Set();
+    this.slots = new Slots();
+    this.server = null;
+  }
+
+  get connections() {
+    return this.records.size;
+  }
+
+  listen() {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
+      server.once('error', reject);
+      server.listen({ host: this.host, port: this.port }, () => {
+        server.removeListener('error', reject);
+        server.on('error', (err) => this.emit('error', err));
+        this.port = server.address().port;
+        this.server = server;
+        this.up = true;
+        resolve({ host: this.host, port: this.port });
+      });
+    });
+  }
+
+  // A timer the server owns, cleared by shutdown().
+  later(ms, fn) {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  onConnection(socket) {
+    if (!this.up) {
+      socket.destroy();
+      return;
+    }
+    const now = this.now();
+    const rec = {
+      id: nextConnId++,
+      server: this,
+      key: ChaosServer.keyOf(this.port, socket.remotePort),
+      slot: this.slots.take(),
+      socket,
+      acceptedAt: now,
+      plan: null,
+      trailing: null, // bytes sent after the slot line, if any
+      serverClosedAt: undefined, // the server ended, destroyed or reset its end
+      closedHow: undefined,
+      deadAt: undefined, // confirmed: any reading peer has seen it
+      serverGoneAt: undefined, // server-side socket closed
+      halfOpenFlagged: false,
+      partial: '',
+    };
+    this.accepted++;
+    this.records.add(rec);
+    this.registry.add(rec);
+    socket.setNoDelay(true);
+    socket.on('error', () => {}); // resets by clients are routine here
+    socket.on('end', () => {
+      // The client half-closed (or closed): answer with our FIN, as a server
+      // without allowHalfOpen would.
+      if (rec.serverClosedAt === undefined) this.markClosed(rec, 'after-client-end');
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+    });
+    socket.once('close', () => {
+      this.records.delete(rec);
+      this.slots.give(rec.slot);
+      rec.serverGoneAt = this.now();
+      if (rec.serverClosedAt === undefined) this.markClosed(rec, 'client-closed');
+      rec.socket = null;
+    });
+    socket.setEncoding('latin1');
+    socket.on('data', (text) => this.onData(rec, text));
+
+    const plan = this.plans.length > 0 ? this.plans.shift() : null;
+    rec.plan = plan;
+    this.greet(rec, plan);
+  }
+
+  static keyOf(serverPort, clientPort) {
+    return Registry.key(serverPort, clientPort);
+  }
+
+  greet(rec, plan) {
+    const line = `${rec.slot}\r\n`;
+    const socket = rec.socket;
+    if (plan === null) {
+      socket.write(line);
+      return;
+    }
+    this.count(plan.kind);
+    switch (plan.kind) {
+      case 'split-line': {
+        // The line in 2 or 3 pieces, a few ms apart (no Nagle: separate segments).
+        const cuts = plan.cuts.map((c) => Math.min(line.length, Math.max(1, Math.round(c * line.length)))).sort((a, b) => a - b);
+        let from = 0;
+        let delay = 0;
+        for (const cut of [...cuts, line.length]) {
+          const piece = line.slice(from, cut);
+          from = cut;
+          if (piece.length === 0) continue;
+          delay += plan.gapMs;
+          this.later(delay, () => {
+            if (rec.socket !== null && !rec.socket.destroyed && !rec.socket.writableEnded) rec.socket.write(piece);
+          });
+        }
+        break;
+      }
+      case 'bad-line':
+        socket.write(plan.text);
+        this.later(ABANDON_MS, () => this.destroy(rec, 'abandoned-bad-line'));
+        break;
+      case 'silent':
+        this.later(ABANDON_MS, () => this.destroy(rec, 'abandoned-silent'));
+        break;
+      case 'early-close':
+        if (plan.partial) socket.write(plan.partial);
+        this.later(plan.afterMs, () => this.closeWith(rec, plan.how, 'early-close'));
+        break;
+      case 'trailing':
+      case 'trailing-close': {
+        rec.trailing = `#hi ${rec.id}\n`;
+        if (plan.oneWrite) socket.write(line + rec.trailing);
+        else {
+          socket.write(line);
+          socket.write(rec.trailing);
+        }
+        if (plan.kind === 'trailing-close') {
+          this.later(plan.closeAfterMs, () => this.closeWith(rec, plan.how, `trailing-then-${plan.how}`));
+        }
+        break;
+      }
+      default:
+        socket.write(line);
+    }
+  }
+
+  onData(rec, text) {
+    const lines = (rec.partial + text).split('\n');
+    rec.partial = lines.pop();
+    if (rec.partial.length > 1024) {
+      this.destroy(rec, 'overflow');
+      return;
+    }
+    for (const line of lines) {
+      this.requests++;
+      if (this.stalledUntil > 0) this.held.push([rec, line]);
+      else this.answer(rec, line);
+    }
+  }
+
+  answer(rec, id) {
+    const socket = rec.socket;
+    if (socket === null || socket.destroyed || socket.writableEnded) return;
+    this.answered++;
+    socket.write(`ok ${id}\n`);
+  }
+
+  count(kind) {
+    this.counters[kind] = (this.counters[kind] || 0) + 1;
+  }
+
+  // The server's end is gone (or going): a reading client sees it within one
+  // poll phase. deadAt is set once that surely happened.
+  markClosed(rec, how) {
+    if (rec.serverClosedAt !== undefined) return;
+    rec.serverClosedAt = this.now();
+    rec.closedHow = how;
+    // Not a server timer: it must fire even after shutdown() (it only writes
+    // to the record), and it is short.
+    setTimeout(() => setImmediate(() => {
+      rec.deadAt = this.now();
+    }), CONFIRM_MS);
+  }
+
+  destroy(rec, how) {
+    if (rec.socket === null || rec.socket.destroyed) return;
+    this.markClosed(rec, how);
+    rec.socket.destroy();
+  }
+
+  closeWith(rec, how, label) {
+    const socket = rec.socket;
+    if (socket === null || socket.destroyed) return false;
+    if (how === 'end') {
+      if (socket.writableEnded) return false;
+      this.markClosed(rec, label);
+      socket.end();
+    } else if (how === 'reset') {
+      this.markClosed(rec, label);
+      socket.resetAndDestroy();
+    } else {
+      this.destroy(rec, label);
+    }
+    return true;
+  }
+
+  // A live connection that got its whole slot line and is still open both
+  // ways, picked with `random`; null if none.
+  pick(random) {
+    const live = [];
+    for (const rec of this.records) {
+      if (rec.serverClosedAt === undefined && rec.socket !== null && !rec.socket.destroyed &&
+          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) live.push(rec);
+    }
+    if (live.length === 0) return null;
+    return live[Math.floor(random() * live.length)];
+  }
+
+  // Faults on a live connection: 'reset', 'half-close' (FIN, keep reading),
+  // 'close' (destroy: FIN). Returns whether a connection was hit.
+  hit(kind, random) {
+    const rec = this.pick(random);
+    if (rec === null) return false;
+    const how = kind === 'reset' ? 'reset' : kind === 'half-close' ? 'end' : 'destroy';
+    return this.closeWith(rec, how, kind);
+  }
+
+  stall(ms) {
+    const until = this.now() + ms;
+    if (until <= this.stalledUntil) return;
+    this.stalledUntil = until;
+    if (this.stallTimer !== null) {
+      clearTimeout(this.stallTimer);
+      this.timers.delete(this.stallTimer);
+    }
+    this.stallTimer = this.later(ms, () => {
+      this.stallTimer = null;
+      this.unstall();
+    });
+  }
+
+  unstall() {
+    this.stalledUntil = 0;
+    const held = this.held;
+    this.held = [];
+    for (const [rec, id] of held) this.answer(rec, id);
+  }
+
+  // Stops listening and ends every connection ('fin': destroy, 'reset').
+  kill(how) {
+    this.up = false;
+    for (const rec of [...this.records]) {
+      if (how === 'reset') {
+        this.markClosed(rec, 'kill-reset');
+        rec.socket.resetAndDestroy();
+      } else {
+        this.destroy(rec, 'kill-fin');
+      }
+    }
+    this.held = [];
+    return this.closeListener();
+  }
+
+  closeListener() {
+    const server = this.server;
+    this.server = null;
+    if (server === null) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  // Listens again on the same port (retries a few times if the port is
+  // briefly unavailable).
+  async restart() {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.listen();
+        return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  // End of the run: no more chaos; held answers are sent.
+  calm() {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.stallTimer = null;
+    this.plans = [];
+    this.unstall();
+  }
+
+  // Stops listening; connections still open are reported by the caller first.
+  async shutdown() {
+    this.calm();
+    this.up = false;
+    for (const rec of [...this.records]) if (rec.socket !== null) rec.socket.destroy();
+    await this.closeListener();
+  }
+}
+
+module.exports = { ChaosServer, Registry, CONFIRM_MS };

@@ -1,0 +1,246 @@
+'use strict';
+
+// npm run soak [-- --seconds 300 --seed 42 ...]: a chaos soak of the pool.
+// Real Callosum servers on loopback (soak/chaos-server.js) that reset,
+// half-close, close, stall, die and come back, and send bad, split and
+// trailing slot lines on a seeded schedule (soak/chaos.js); many clients on
+// rove() under a request load through getConnection and acquire, with misuse
+// (soak/load.js, soak/misuse.js); invariants checked all along
+// (soak/invariants.js); a summary at the end (soak/report.js). Exits 1 on any
+// violation. See soak/README.md.
+
+const { parseArgs } = require('node:util');
+const os = require('node:os');
+const { performance } = require('node:perf_hooks');
+const CallosumClient = require('..');
+const { seededRandom } = require('../examples/seeded-random.js');
+const { ChaosServer, Registry } = require('./chaos-server.js');
+const { makeSchedule, runSchedule } = require('./chaos.js');
+const { Violations, Tracker, safeMessage } = require('./invariants.js');
+const { Misuse } = require('./misuse.js');
+const { SoakClient, sleep } = require('./load.js');
+const { Counters, Sampler, summary, openFds } = require('./report.js');
+
+const PRESETS = {
+  full: { seconds: 300, servers: 6, clients: 24, workers: 6 },
+  short: { seconds: 35, servers: 4, clients: 12, workers: 6 },
+};
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      short: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
+      seed: { type: 'string' },
+      servers: { type: 'string' },
+      clients: { type: 'string' },
+      workers: { type: 'string' },
+      'max-slots': { type: 'string', default: '6' },
+      interval: { type: 'string', default: '150' },
+      chaos: { type: 'string', default: '1' },
+      'misuse-rate': { type: 'string', default: '100' },
+      'paused-share': { type: 'string', default: '0.25' },
+      'acquire-share': { type: 'string', default: '0.5' },
+      'double-return-rate': { type: 'string', default: '0.003' },
+      'client-destroy-rate': { type: 'string', default: '0.002' },
+      'client-end-rate': { type: 'string', default: '0.001' },
+      'request-timeout': { type: 'string', default: '3000' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
+      '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
+      '  [--acquire-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
+      '  [--request-timeout MS] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED)');
+    process.exit(0);
+  }
+  const preset = values.short ? PRESETS.short : PRESETS.full;
+  const num = (v, fallback) => {
+    if (v === undefined || v === '') return fallback;
+    const x = Number(v);
+    if (!Number.isFinite(x) || x < 0) throw new Error(`not a number: ${v}`);
+    return x;
+  };
+  const opts = {
+    seconds: num(values.seconds ?? process.env.SOAK_SECONDS, preset.seconds),
+    servers: num(values.servers, preset.servers),
+    clients: num(values.clients, preset.clients),
+    workers: num(values.workers, preset.workers),
+    maxSlots: num(values['max-slots']),
+    interval: num(values.interval),
+    chaos: num(values.chaos),
+    misuseRate: num(values['misuse-rate']),
+    pausedShare: num(values['paused-share']),
+    acquireShare: num(values['acquire-share']),
+    doubleReturnRate: num(values['double-return-rate']),
+    clientDestroyRate: num(values['client-destroy-rate']),
+    clientEndRate: num(values['client-end-rate']),
+    requestTimeout: num(values['request-timeout']),
+    quiet: values.quiet,
+  };
+  const seedText = values.seed ?? process.env.SOAK_SEED;
+  const seed = seedText === undefined ? (Date.now() ^ (process.pid << 16)) >>> 0 : num(seedText) >>> 0;
+  return { opts, seed };
+}
+
+async function main() {
+  const { opts, seed } = options();
+  const t0 = performance.now();
+  const now = () => performance.now() - t0;
+  const log = (msg) => process.stderr.write(`${msg}\n`);
+  const violations = new Violations({ now, log });
+  const counters = new Counters();
+  const faults = {}; // by kind, counted where they take effect
+  const registry = new Registry();
+  const tracker = new Tracker({ violations, now, registry, deadKeptMs: 1000, halfOpenMs: 5000 });
+  const sampler = new Sampler();
+  const load = { start: os.loadavg(), end: null };
+
+  // Nothing uncaught: a throw from a pool method in an I/O callback, an
+  // unheard 'error', a rejection nobody handles.
+  process.on('uncaughtException', (err) => violations.add('uncaught-exception', safeMessage(err)));
+  process.on('unhandledRejection', (err) => violations.add('unhandled-rejection', safeMessage(err)));
+  process.on('warning', (w) => {
+    if (w.name === 'MaxListenersExceededWarning') violations.add('listener-leak', w.message);
+    else counters.add('warning', `${w.name}${w.code ? ` ${w.code}` : ''}`);
+  });
+
+  sampler.begin();
+  const fdsBefore = openFds();
+  log(`callosum soak: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
+
+  // Servers.
+  const servers = [];
+  for (let i = 0; i < opts.servers; i++) {
+    const server = new ChaosServer({ name: `s${i}`, registry, counters: faults, now });
+    server.on('error', (err) => violations.add('server-error', `${server.name}: ${safeMessage(err)}`));
+    await server.listen();
+    servers.push(server);
+  }
+  const addresses = {};
+  for (const s of servers) addresses[s.name] = { host: s.host, port: s.port };
+
+  // Clients.
+  const clients = [];
+  for (let i = 0; i < opts.clients; i++) {
+    clients.push(new SoakClient({
+      index: i, CallosumClient, servers: addresses, opts, tracker, violations, counters,
+      seed: (seed + 1 + i * 7919) >>> 0,
+    }));
+  }
+  for (const c of clients) c.start();
+
+  // Chaos: from 2 s (pools filled) to 3 s before the end (delayed closes finish).
+  const durationMs = opts.seconds * 1000;
+  const schedule = makeSchedule({ seed, servers: servers.length, fromMs: 2000, toMs: Math.max(2000, durationMs - 3000), scale: opts.chaos });
+  const restarts = new Set();
+  let ending = false;
+  const chaos = runSchedule({
+    schedule, servers, seed, counters: faults, startedAt: 0, now,
+    onKill(server, ev) {
+      server.kill(ev.how).then(() => {
+        if (ending) return;
+        const t = setTimeout(() => {
+          restarts.delete(t);
+          if (!ending) server.restart().catch((err) => violations.add('server-error', `${server.name} restart: ${safeMessage(err)}`));
+        }, ev.downMs);
+        restarts.add(t);
+      });
+    },
+  });
+
+  // Misuse, spread over the run.
+  const misuse = new Misuse({ tracker, violations, random: seededRandom(seed ^ 0xbad) });
+  const misusePending = new Set();
+  let misuseDebt = 0;
+  const misuseTimer = setInterval(() => {
+    misuseDebt += opts.misuseRate * 0.02;
+    for (; misuseDebt >= 1; misuseDebt--) {
+      const sc = clients[Math.floor(misuse.random() * clients.length)];
+      if (misuse.random() < 0.1) {
+        const p = misuse.acquire(sc);
+        misusePending.add(p);
+        p.finally(() => misusePending.delete(p));
+      } else {
+        misuse.once(sc, clients);
+      }
+    }
+  }, 20);
+
+  // Checks and samples along the way.
+  let lastProgress = 0;
+  const scanTimer = setInterval(() => {
+    tracker.scan(clients, servers);
+    const t = now();
+    if (t - lastProgress >= 1000) {
+      registry.sweep(t, 10000);
+      const s = sampler.sample();
+      if (!opts.quiet && t - lastProgress >= 10000 - 250) {
+        lastProgress = t;
+        const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok');
+        log(`t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`);
+      } else if (opts.quiet) {
+        lastProgress = t;
+      }
+    }
+  }, 250);
+
+  await sleep(durationMs);
+
+  // Wind down: no more chaos, no more load.
+  ending = true;
+  chaos.stop();
+  clearInterval(misuseTimer);
+  for (const t of restarts) clearTimeout(t);
+  for (const c of clients) c.stopping = true;
+  for (const s of servers) s.unstall();
+  const stopped = await Promise.race([
+    Promise.all(clients.map((c) => c.stop())).then(() => true),
+    sleep(opts.requestTimeout + 2000).then(() => false),
+  ]);
+  if (!stopped) violations.add('workers-stuck', 'workers did not stop within the request timeout');
+  await Promise.race([Promise.all(misusePending), sleep(1000)]);
+  // Long enough for a dead socket still kept to be flagged.
+  await sleep(1500);
+  tracker.scan(clients, servers);
+  if (tracker.holders.size !== 0) violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
+
+  // Nothing left open: close every pool, then every server must see zero connections.
+  for (const s of servers) s.calm();
+  for (const c of clients) c.close();
+  for (const c of clients) {
+    if (c.client.slotCount !== 0) violations.add('slots-after-close', `client ${c.index}: slotCount ${c.client.slotCount} after close() with nothing lent`);
+  }
+  const deadline = now() + 3000;
+  while (servers.some((s) => s.connections > 0) && now() < deadline) await sleep(20);
+  for (const s of servers) {
+    for (const rec of s.records) {
+      violations.add('server-connections-left', `server ${s.name} conn ${rec.id} (slot ${rec.slot}, ${rec.closedHow ? `server end: ${rec.closedHow}` : 'open'}, plan ${rec.plan ? rec.plan.kind : 'none'}) still open 3 s after every client closed`);
+    }
+  }
+  for (const s of servers) await s.shutdown();
+  await sleep(300);
+  const tcp = process.getActiveResourcesInfo().filter((r) => /TCP/.test(r));
+  if (tcp.length > 0) violations.add('handles-left', `active after shutdown: ${tcp.join(', ')}`);
+  sampler.finish();
+  load.end = os.loadavg();
+  if (fdsBefore !== null && sampler.end.fds > fdsBefore + 2) {
+    violations.add('fds-left', `${sampler.end.fds} descriptors open at the end, ${fdsBefore} before the servers started`);
+  }
+
+  const servers2 = servers.map((s) => ({ acceptedTotal: s.accepted }));
+  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers: servers2, load }));
+  const warnings = counters.entries('warning');
+  if (warnings.length > 0) console.log(`process warnings: ${warnings.map(([k, v]) => `${k} x${v}`).join(', ')}`);
+  process.exitCode = violations.total === 0 ? 0 : 1;
+  // Unref'd rover timers are gone with the pools; exit now rather than wait
+  // for stray short timers.
+  setImmediate(() => process.exit());
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(2);
+});

@@ -1,0 +1,221 @@
+'use strict';
+
+// The clients and their request load. Each client is a CallosumClient on
+// rove() over every server, with `workers` concurrent loops that lease a
+// socket (getConnection, or acquire with a timeout), send one request, read
+// its answer and return the socket; now and then a worker destroys or
+// half-closes its socket before returning it, or returns it twice.
+
+const { seededRandom } = require('../examples/seeded-random.js');
+const { safeMessage, kReturnedPaused } = require('./invariants.js');
+const { snapshot, diff } = require('./misuse.js');
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+class SoakClient {
+  constructor({ index, CallosumClient, servers, opts, tracker, violations, counters, seed }) {
+    this.index = index;
+    this.opts = opts;
+    this.tracker = tracker;
+    this.v = violations;
+    this.counters = counters; // shared: requests, outcomes, client faults
+    this.random = seededRandom(seed);
+    this.kept = new Set(); // sockets this client kept (see invariants.js)
+    this.errorEvents = 0;
+    this.stopping = false;
+    this.nextRequest = 0;
+    this.workers = [];
+
+    const client = new CallosumClient({ MAX_SLOTS: opts.maxSlots });
+    this.client = client;
+    client.on('error', (err) => {
+      this.errorEvents++;
+      tracker.onError(this, err, "'error' event");
+    });
+    client.on('unreachable', () => counters.add('rover', 'unreachable'));
+    // Watch every offer (the rover calls client.newConnection): remember the
+    // kept sockets and their server records. The pool's method runs as is.
+    const self = this;
+    const offer = CallosumClient.prototype.newConnection;
+    client.newConnection = function newConnection(slot, socket) {
+      const rec = tracker.recordOf(socket);
+      offer.call(this, slot, socket);
+      tracker.afterOffer(self, slot, socket, rec);
+    };
+    const roverSeed = seededRandom(seed ^ 0x7e7e);
+    client.rove(servers, {
+      ROVING_INTERVAL: opts.interval,
+      connectTimeout: 500,
+      handshakeTimeout: 500,
+      maxBackoff: 2000,
+      random: roverSeed,
+    });
+  }
+
+  start() {
+    for (let w = 0; w < this.opts.workers; w++) this.workers.push(this.work());
+  }
+
+  async stop() {
+    this.stopping = true;
+    await Promise.all(this.workers);
+  }
+
+  async work() {
+    const { opts, tracker, counters, random, client } = this;
+    while (!this.stopping) {
+      const api = random() < opts.acquireShare ? 'acquire' : 'get';
+      let socket;
+      const candidates = tracker.idleCandidates(this);
+      if (api === 'get') {
+        try {
+          socket = client.getConnection();
+        } catch (err) {
+          this.v.add('threw', `client ${this.index} getConnection threw ${safeMessage(err)}`);
+        }
+        tracker.checkLowest(this, candidates, socket, 'getConnection');
+        if (socket === undefined) {
+          counters.add('get', 'empty');
+          await sleep(1 + Math.floor(random() * 8));
+          continue;
+        }
+      } else {
+        const timeout = 20 + Math.floor(random() * 480);
+        let promise;
+        try {
+          promise = client.acquire({ timeout });
+        } catch (err) {
+          this.v.add('threw', `client ${this.index} acquire threw ${safeMessage(err)}`);
+          await sleep(5);
+          continue;
+        }
+        // What the synchronous part lent, if anything (the pool marks it).
+        const lentNow = candidates.find((s) => s._leased === true && !tracker.isHeld(s));
+        tracker.checkLowest(this, candidates, lentNow, 'acquire');
+        try {
+          socket = await promise;
+        } catch (err) {
+          tracker.onError(this, err, 'acquire rejection');
+          counters.add('acquire', `rejected ${err && err.code}`);
+          continue;
+        }
+        if (lentNow !== undefined && socket !== lentNow) {
+          this.v.add('acquire-wrong-socket', `client ${this.index}: acquire resolved with another socket than the idle one it lent`);
+        }
+      }
+      if (!tracker.onLease(this, socket, api)) continue;
+      const id = `${this.index}.${this.nextRequest++}`;
+      const outcome = await this.request(socket, id);
+      counters.add(api, outcome);
+      await this.giveBack(socket, outcome, api);
+    }
+  }
+
+  // One request on a lent socket: resolves with 'ok' or why it failed.
+  request(socket, id) {
+    const tracker = this.tracker;
+    const sc = this;
+    return new Promise((resolve) => {
+      let text = '';
+      let done = false;
+      let timer = null;
+      function finish(outcome) {
+        if (done) return;
+        done = true;
+        if (timer !== null) clearTimeout(timer);
+        socket.removeListener('data', onData);
+        socket.removeListener('end', onEnd);
+        socket.removeListener('close', onClose);
+        socket.removeListener('error', onError);
+        resolve(outcome);
+      }
+      function onData(chunk) {
+        text += chunk.toString('latin1');
+        let nl;
+        while ((nl = text.indexOf('\n')) >= 0) {
+          const line = text.slice(0, nl);
+          text = text.slice(nl + 1);
+          if (line.startsWith('#')) {
+            tracker.onBanner(socket, line);
+          } else if (line === `ok ${id}`) {
+            tracker.onAnswer(sc, socket);
+            finish(text.length === 0 ? 'ok' : 'extra bytes');
+            return;
+          } else {
+            finish('unexpected answer');
+            return;
+          }
+        }
+      }
+      function onEnd() {
+        finish('peer ended');
+      }
+      function onClose() {
+        finish('closed');
+      }
+      function onError() {
+        finish('socket error');
+      }
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('close', onClose);
+      socket.on('error', onError);
+      if (socket.readableEnded) return finish('peer ended');
+      if (socket.destroyed || !socket.writable) return finish('not writable');
+      socket.resume(); // a holder before may have paused it
+      socket.write(`${id}\n`);
+      timer = setTimeout(() => finish('timeout'), sc.opts.requestTimeout);
+      return undefined;
+    });
+  }
+
+  async giveBack(socket, outcome, api) {
+    const { random, opts, counters, client, tracker } = this;
+    if (outcome !== 'ok' && outcome !== 'peer ended' && outcome !== 'closed' && outcome !== 'socket error') {
+      // Out of step with the server: a careful user closes it.
+      socket.destroy();
+    } else if (outcome === 'ok') {
+      const r = random();
+      if (r < opts.clientDestroyRate) {
+        counters.add('fault', 'client destroy before return');
+        socket.destroy();
+      } else if (r < opts.clientDestroyRate + opts.clientEndRate) {
+        counters.add('fault', 'client half-close before return');
+        socket.end();
+      }
+    }
+    // Some users stop reading before they give a socket back.
+    const paused = random() < opts.pausedShare;
+    if (paused) socket.pause();
+    socket[kReturnedPaused] = paused;
+    tracker.onRelease(socket);
+    const errorsBefore = this.errorEvents;
+    const waiting = client.waiting;
+    client.returnConnection(socket);
+    if (this.errorEvents !== errorsBefore) {
+      this.v.add('return-refused', `client ${this.index}: a return of a socket lent by ${api} gave an 'error'`);
+    }
+    if (random() < opts.doubleReturnRate) {
+      // The same caller returns it again, in the same tick.
+      const kind = waiting > 0 || client.waiting > 0 ? 'double return (waiters)' : 'double return';
+      counters.add('misuse', kind);
+      const before = snapshot(client);
+      const errors = this.errorEvents;
+      try {
+        client.returnConnection(socket);
+      } catch (err) {
+        this.v.add('misuse-threw', `client ${this.index} ${kind}: threw ${safeMessage(err)}`, kind);
+      }
+      if (this.errorEvents === errors) this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
+      const d = diff(before, snapshot(client));
+      if (d !== '') this.v.add('misuse-changed-pool', `client ${this.index} ${kind}: ${d}`, kind);
+    }
+  }
+
+  // End of the run: stop the rover and close the pool.
+  close() {
+    this.client.close();
+  }
+}
+
+module.exports = { SoakClient, sleep };

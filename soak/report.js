@@ -1,0 +1,135 @@
+'use strict';
+
+// Counting, sampling (heap, descriptors, event loop delay) and the summary.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+
+// Counts by group and key: counters.add('get', 'ok').
+class Counters {
+  constructor() {
+    this.groups = new Map();
+  }
+
+  add(group, key, n = 1) {
+    let g = this.groups.get(group);
+    if (g === undefined) {
+      g = new Map();
+      this.groups.set(group, g);
+    }
+    g.set(key, (g.get(key) || 0) + n);
+  }
+
+  get(group, key) {
+    const g = this.groups.get(group);
+    return (g && g.get(key)) || 0;
+  }
+
+  total(group) {
+    let t = 0;
+    for (const n of (this.groups.get(group) || new Map()).values()) t += n;
+    return t;
+  }
+
+  entries(group) {
+    return [...(this.groups.get(group) || new Map())].sort((a, b) => b[1] - a[1]);
+  }
+}
+
+function openFds() {
+  try {
+    return fs.readdirSync('/proc/self/fd').length;
+  } catch {
+    return null; // not Linux
+  }
+}
+
+// Heap and descriptors at start, peak and end; event loop delay.
+class Sampler {
+  constructor() {
+    this.start = null;
+    this.peak = { heapUsed: 0, rss: 0, fds: 0 };
+    this.end = null;
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+  }
+
+  sample() {
+    const m = process.memoryUsage();
+    const s = { heapUsed: m.heapUsed, rss: m.rss, fds: openFds() };
+    if (s.heapUsed > this.peak.heapUsed) this.peak.heapUsed = s.heapUsed;
+    if (s.rss > this.peak.rss) this.peak.rss = s.rss;
+    if (s.fds !== null && s.fds > this.peak.fds) this.peak.fds = s.fds;
+    return s;
+  }
+
+  begin() {
+    if (global.gc) global.gc();
+    this.start = this.sample();
+    this.loop.enable();
+  }
+
+  finish() {
+    this.loop.disable();
+    if (global.gc) global.gc();
+    this.end = this.sample();
+  }
+}
+
+const mb = (bytes) => `${(bytes / 1048576).toFixed(1)} MB`;
+const n = (x) => x.toLocaleString('en-US');
+
+function table(rows, indent = '  ') {
+  if (rows.length === 0) return `${indent}(none)`;
+  const width = Math.max(...rows.map((r) => String(r[0]).length));
+  return rows.map(([k, v]) => `${indent}${String(k).padEnd(width)}  ${typeof v === 'number' ? n(v) : v}`).join('\n');
+}
+
+function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker, misuse, sampler, servers, load }) {
+  const lines = [];
+  const push = (s) => lines.push(s);
+  const secs = elapsedMs / 1000;
+  const apis = ['get', 'acquire'];
+  const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
+  push('');
+  push(`callosum soak: seed ${seed}, ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
+  push(`load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+  push('');
+  push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
+  for (const api of apis) {
+    const label = api === 'get' ? 'getConnection/returnConnection' : 'acquire({ timeout })/returnConnection';
+    push(`  ${label}:`);
+    push(table(counters.entries(api), '    '));
+  }
+  push(`  lowest-idle checks: ${n(tracker.lowestChecks)}; sockets kept: ${n(tracker.kept)} (${tracker.untracked} with no server record)`);
+  push('');
+  push('faults injected:');
+  const faultRows = [...Object.entries(faults).sort((a, b) => b[1] - a[1]), ...counters.entries('fault')];
+  push(table(faultRows));
+  push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.acceptedTotal, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
+  push('');
+  push(`misuse calls: ${n(misuse.total + counters.total('misuse'))}`);
+  push(table([...misuse.calls].sort((a, b) => b[1] - a[1]).concat(counters.entries('misuse'))));
+  push('');
+  push('errors by code (client error events and acquire rejections):');
+  push(table([...tracker.errorsByCode].sort((a, b) => b[1] - a[1])));
+  push('');
+  push(`violations: ${violations.total}`);
+  for (const [kind, v] of [...violations.byKind].sort((a, b) => b[1].count - a[1].count)) {
+    push(`  ${kind}: ${n(v.count)}`);
+    for (const [cause, c] of [...v.causes].sort((a, b) => b[1] - a[1])) push(`      ${n(c)} x ${cause}`);
+    for (const e of v.examples) push(`    e.g. ${e}`);
+  }
+  push('');
+  const s = sampler;
+  const fds = (x) => (x === null ? 'n/a' : String(x));
+  push(`heap used: start ${mb(s.start.heapUsed)}, peak ${mb(s.peak.heapUsed)}, end ${mb(s.end.heapUsed)}${global.gc ? ' (start and end after gc)' : ''}`);
+  push(`rss:       start ${mb(s.start.rss)}, peak ${mb(s.peak.rss)}, end ${mb(s.end.rss)}`);
+  push(`open fds:  start ${fds(s.start.fds)}, peak ${fds(s.peak.fds)}, end ${fds(s.end.fds)}`);
+  push(`event loop delay: p50 ${(s.loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(s.loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(s.loop.max / 1e6).toFixed(1)} ms`);
+  push('');
+  push(violations.total === 0 ? 'PASS: no violation' : `FAIL: ${violations.total} violations (replay the chaos schedule with --seed ${seed})`);
+  return lines.join('\n');
+}
+
+module.exports = { Counters, Sampler, summary, openFds };
