@@ -249,7 +249,7 @@ async function phaseCallosum() {
     (failedSentAfterKill ? ` (all within ${lastSentAfterKill.toFixed(1)} ms of the kill)` : '') +
     `; ${failedElsewhere} failed otherwise.`);
   console.log(`Rovers reported ${killed.name} unreachable ${unreachable} times in ${(CONFIG.WINDOW[1] - killed.at).toFixed(0)} s ` +
-    `(${CONFIG.CLIENTS} rovers backing off; without back-off about ` +
+    `(${CONFIG.CLIENTS} rovers retrying it whenever picked: expected about ` +
     `${Math.round(CONFIG.CLIENTS * (1000 / CONFIG.ROVING_INTERVAL) * (CONFIG.WINDOW[1] - killed.at) / servers.filter((s) => s.joined).length)}).`);
   console.log(`Requests: ${ok} answered, ${totalFailed} failed, ${noConnection} found no idle connection; ` +
     `pool/rover errors: ${errors.length}${errors.length ? ' (' + [...new Set(errors.map((e) => e.code))].join(', ') + ')' : ''}.`);

@@ -7,9 +7,11 @@
 // instead of throwing, since its methods are called from I/O callbacks.
 
 const { EventEmitter } = require('node:events');
-const { debuglog } = require('node:util');
+const { debuglog, types } = require('node:util');
 const { codedError, describe, abortError } = require('./errors.js');
 const { Waiter, WaitQueue } = require('./waiters.js');
+const { channels } = require('./diagnostics.js');
+const { Counters } = require('./counters.js');
 const N = require('./native.js');
 
 let debug = debuglog('callosum', (fn) => {
@@ -20,6 +22,9 @@ const debugOn = debug.enabled;
 
 const DEFAULT_MAX_SLOTS = 100;
 const { FREE, IDLE, LEASED, DISPLACED, control, CONTROL_POOL } = N;
+// Handed to a waiter of acquire(), whose code has not run yet: still lent,
+// but a return now is the previous holder's second return (see #handTo).
+const HANDED = 4;
 
 // The handle a socket holds in the pool that keeps it. One module-wide key, so
 // a socket's shape stays the same whichever pool it passes through.
@@ -27,16 +32,17 @@ const kHandle = Symbol('callosum.handle');
 // On a socket that died while lent out: the pool that owes it one quiet return.
 const kDiedLent = Symbol('callosum.diedLent');
 
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+
 function checkMaxSlots(value) {
   // Falsy (absent, 0, '', null...) means the default, as in the original.
   if (!value) return DEFAULT_MAX_SLOTS;
   if (typeof value !== 'number') {
-    throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
-      `options.MAX_SLOTS must be a number, received ${describe(value)}`);
+    throw codedError('ERR_INVALID_ARG_TYPE', `options.MAX_SLOTS must be a number, received ${describe(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw codedError(RangeError, 'ERR_OUT_OF_RANGE',
-      `options.MAX_SLOTS must be a positive safe integer, received ${describe(value)}`);
+    throw codedError('ERR_OUT_OF_RANGE', `options.MAX_SLOTS must be a positive safe integer, received ${describe(value)}`);
   }
   return value;
 }
@@ -44,30 +50,60 @@ function checkMaxSlots(value) {
 function checkMaxWaiting(value) {
   if (value === undefined || value === Infinity) return Infinity;
   if (typeof value !== 'number') {
-    throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
-      `options.maxWaiting must be a number, received ${describe(value)}`);
+    throw codedError('ERR_INVALID_ARG_TYPE', `options.maxWaiting must be a number, received ${describe(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < 0) {
-    throw codedError(RangeError, 'ERR_OUT_OF_RANGE',
+    throw codedError('ERR_OUT_OF_RANGE',
       `options.maxWaiting must be a non-negative integer or Infinity, received ${describe(value)}`);
   }
   return value;
 }
 
-// A socket, as far as the pool needs one: it can be watched, destroyed and
-// marked (a frozen object would make the marks throw after the keep).
-function isSocketLike(value) {
-  return value !== null && typeof value === 'object' &&
-    typeof value.on === 'function' && typeof value.destroy === 'function' &&
-    Object.isExtensible(value);
-}
-
 // The longest delay setTimeout honours; Node turns longer ones into 1 ms.
 const TIMEOUT_MAX = 2 ** 31 - 1;
 
+// A time-out option: undefined, Infinity, or 0..TIMEOUT_MAX ms; else a coded error.
+function checkTimeout(where, value) {
+  if (value === undefined || (typeof value === 'number' && value >= 0 && (value <= TIMEOUT_MAX || value === Infinity))) {
+    return undefined;
+  }
+  return typeof value === 'number'
+    ? codedError('ERR_OUT_OF_RANGE', `${where}: options.timeout must be a number of ms from 0 to ${TIMEOUT_MAX}, or Infinity, received ${describe(value)}`)
+    : codedError('ERR_INVALID_ARG_TYPE', `${where}: options.timeout must be a number of ms, received ${describe(value)}`);
+}
+
+// A socket, as far as the pool needs one: it can be watched, destroyed and
+// marked (a frozen object would make the marks throw after the keep). Never a
+// Proxy (no net.Socket is one, and its traps could throw at any later step);
+// a getter that throws makes it not a socket instead of a throw.
+function isSocketLike(value) {
+  if (value === null || typeof value !== 'object' || types.isProxy(value)) return false;
+  try {
+    return typeof value.on === 'function' && typeof value.destroy === 'function' &&
+      Object.isExtensible(value);
+  } catch {
+    return false;
+  }
+}
+
 function isAbortSignal(value) {
-  return value !== null && typeof value === 'object' && typeof value.aborted === 'boolean' &&
-    typeof value.addEventListener === 'function' && typeof value.removeEventListener === 'function';
+  if (value === null || typeof value !== 'object' || types.isProxy(value)) return false;
+  try {
+    return typeof value.aborted === 'boolean' && typeof value.addEventListener === 'function' &&
+      typeof value.removeEventListener === 'function';
+  } catch {
+    return false;
+  }
+}
+
+// Whether a kept socket can still carry a request. `destroyed` covers a
+// socket destroyed before its 'close' (D6). A peer's FIN normally gives
+// 'end' at once, but not while unread bytes sit in the socket's buffer (bytes
+// that came after the slot line, or late ones): then the stream knows the
+// peer ended (`_readableState.ended`) and says nothing until read.
+function isDead(socket) {
+  if (socket.destroyed === true) return true;
+  return socket.readableLength > 0 && socket._readableState?.ended === true;
 }
 
 class CallosumClient extends EventEmitter {
@@ -76,20 +112,29 @@ class CallosumClient extends EventEmitter {
   #io;
   #meta;
   // By handle: the socket, and its state as JavaScript last left it (IDLE,
-  // LEASED or DISPLACED; a queued return counts as IDLE).
+  // LEASED, HANDED or DISPLACED; a queued return counts as IDLE).
   #sockets = [];
   #state = [];
+  // By handle: bytes taken out of an idle socket's buffer, given back to the
+  // first user it is lent to (see #hold); #heldCount of them are set.
+  #held = [];
+  #heldCount = 0;
   #waiters = new WaitQueue();
   #maxWaiting;
   #closed = false;
+  #poisoned = false;
+  #closing = null; // the promise close() returns, once called
   #rovers = new Set();
+  #counters = new Counters();
   // The listener for 'end', 'error' and 'close' of every kept socket: one
   // function per pool, not a closure per socket (EventEmitter calls it with
-  // the socket as `this`).
+  // the socket as `this`, and the event's argument tells which it was).
   #watchdog = (() => {
     const pool = this;
-    return function watchdog() {
-      if (typeof this === 'object' && this !== null) pool.#onGone(this);
+    return function watchdog(arg) {
+      if (typeof this === 'object' && this !== null) {
+        pool.#onGone(this, arg instanceof Error ? 'error' : typeof arg === 'boolean' ? 'close' : 'end', arg);
+      }
     };
   })();
 
@@ -97,8 +142,7 @@ class CallosumClient extends EventEmitter {
     super();
     if (options === undefined || options === null) options = {};
     if (typeof options !== 'object') {
-      throw codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
-        `options must be an object, received ${describe(options)}`);
+      throw codedError('ERR_INVALID_ARG_TYPE', `options must be an object, received ${describe(options)}`);
     }
     const maxSlots = checkMaxSlots(options.MAX_SLOTS);
     this.#maxWaiting = checkMaxWaiting(options.maxWaiting);
@@ -129,45 +173,69 @@ class CallosumClient extends EventEmitter {
     const meta = this.#meta;
     for (;;) {
       control[CONTROL_POOL] = this.#id;
-      N.lease();
+      try {
+        N.lease();
+      } catch (err) {
+        this.#nativeFault(err);
+        return undefined;
+      }
       const h = meta[N.META_RESULT];
       if (h < 0) return undefined;
       const socket = this.#sockets[h];
-      if (socket.destroyed === true) {
-        // Destroyed but its 'close' not yet emitted (D6): never lend it.
-        this.#drop(h, socket, 'destroyed while idle', false);
+      try {
+        if (isDead(socket)) {
+          // Never lend a socket that cannot carry a request.
+          this.#drop(h, socket, socket.destroyed === true ? 'destroyed' : 'peer-ended', false);
+          continue;
+        }
+        if (this.#heldCount !== 0 && this.#held[h] !== undefined) this.#giveBack(h, socket);
+        socket._leased = true;
+      } catch (err) {
+        this.#dropUnusable(h, socket, err);
         continue;
       }
       this.#state[h] = LEASED;
-      socket._leased = true;
+      this.#counters.leases++;
       return socket;
     }
   }
 
   /** Takes back a socket lent by `getConnection` or `acquire`. */
   returnConnection(socket) {
-    const h = socket == null ? undefined : socket[kHandle];
-    if (h === undefined || this.#sockets[h] !== socket || this.#state[h] !== LEASED ||
-        this.#closed || socket.destroyed === true) {
-      this.#returnUncommon(socket, h);
+    let h;
+    try {
+      h = socket[kHandle];
+      if (h === undefined || this.#sockets[h] !== socket || this.#state[h] !== LEASED ||
+          this.#closed || isDead(socket)) {
+        this.#returnUncommon(socket, h);
+        return;
+      }
+    } catch (err) {
+      // null, undefined, a revoked Proxy, a throwing getter on a kept socket.
+      this.#returnUnreadable(socket, h, err);
       return;
     }
+    this.#counters.returns++;
     if (this.#waiters.length !== 0) {
       // Straight to the oldest waiter: it stays lent, nothing goes idle.
-      this.#waiters.shift().resolve(socket);
+      this.#handTo(this.#waiters.shift(), h, socket);
       return;
     }
-    socket._leased = false;
+    try {
+      socket._leased = false;
+      // Unread bytes left on it would hide a FIN from the pool: hold them.
+      if (socket.readableLength > 0) this.#hold(h, socket);
+    } catch (err) {
+      this.#dropUnusable(h, socket, err);
+      return;
+    }
     this.#state[h] = IDLE;
     // Queue the return; the next crossing into Rust applies it.
     const meta = this.#meta;
     const n = meta[N.META_QUEUE_LEN];
     meta[N.META_QUEUE + n] = h;
     meta[N.META_QUEUE_LEN] = n + 1;
-    if (n + 1 === N.QUEUE_CAP) {
-      control[CONTROL_POOL] = this.#id;
-      N.flush();
-    }
+    if (n + 1 === N.QUEUE_CAP) this.#callNative(N.flush);
   }
 
   /**
@@ -176,24 +244,40 @@ class CallosumClient extends EventEmitter {
    */
   newConnection(slot, socket) {
     if (!isSocketLike(socket)) {
-      this.#report(codedError(TypeError, 'ERR_CALLOSUM_NOT_A_SOCKET',
+      this.#report(codedError('ERR_CALLOSUM_NOT_A_SOCKET',
         `newConnection: socket must be a socket (with on() and destroy()), received ${describe(socket)}`));
       return;
     }
-    if (socket[kHandle] !== undefined) {
+    let held;
+    try {
+      held = socket[kHandle] !== undefined;
+    } catch {
+      held = true; // a getter on our own key: not a socket we can trust
+    }
+    if (held) {
       // Already in this pool or another one: leave it where it is.
-      this.#report(codedError(Error, 'ERR_CALLOSUM_SOCKET_HELD',
-        `newConnection: this socket is already held by a pool (slot ${describe(socket._slot)}); not offered again`));
+      this.#report(codedError('ERR_CALLOSUM_SOCKET_HELD',
+        `newConnection: this socket is already held by a pool (${describe(socket)}); not offered again`));
       return;
     }
     if (typeof slot !== 'number' || !Number.isSafeInteger(slot) || slot < 0) {
-      socket.destroy();
-      this.#report(codedError(TypeError, 'ERR_CALLOSUM_INVALID_SLOT',
+      this.#destroyQuietly(socket);
+      this.#counters.offersRefused++;
+      if (channels.refused.hasSubscribers) {
+        channels.refused.publish({ client: this, slot, socket, reason: 'invalid-slot', highestSlot: null });
+      }
+      this.#report(codedError('ERR_CALLOSUM_INVALID_SLOT',
         `newConnection: slot must be a non-negative safe integer, received ${describe(slot)}; socket destroyed`));
       return;
     }
-    if (socket.destroyed === true) {
-      if (debugOn) debug('refused slot %d: socket already destroyed', slot);
+    let dead;
+    try {
+      dead = socket.destroyed === true;
+    } catch {
+      dead = true;
+    }
+    if (dead || this.#closed) {
+      this.#refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
       return;
     }
     // With callers waiting, a kept socket goes to the oldest at once.
@@ -201,26 +285,38 @@ class CallosumClient extends EventEmitter {
     const io = this.#io;
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = handOff ? 1 : 0;
-    control[CONTROL_POOL] = this.#id;
-    N.offer();
+    if (!this.#callNative(N.offer)) {
+      this.#destroyQuietly(socket);
+      return;
+    }
     const code = this.#meta[N.META_RESULT];
     if (code !== N.OFFER_KEPT) {
-      socket.destroy();
-      if (debugOn) {
-        debug(code === N.OFFER_FULL
-          ? `refused slot %d: pool full, highest kept slot ${io[N.IO_VICTIM_SLOT]}`
-          : 'refused slot %d: pool closed', slot);
-      }
+      const full = code === N.OFFER_FULL;
+      this.#refuse(slot, socket, full ? 'full' : 'closed', full ? io[N.IO_VICTIM_SLOT] : null);
       return;
     }
     const h = io[N.IO_HANDLE];
     const victim = io[N.IO_VICTIM];
-    this.#adopt(h, slot, socket, handOff ? LEASED : IDLE);
+    const victimSlot = io[N.IO_VICTIM_SLOT];
+    const victimLeased = io[N.IO_VICTIM_LEASED] === 1;
+    try {
+      this.#adopt(h, slot, socket, handOff ? HANDED : IDLE);
+    } catch (err) {
+      // A setter or on() that throws: kept in Rust a moment, now dropped.
+      this.#dropUnusable(h, socket, err);
+      if (victim >= 0) this.#displace(victim, victimSlot, victimLeased);
+      return;
+    }
+    this.#counters.offersKept++;
+    if (victim >= 0) this.#counters.offersDisplacing++;
     if (debugOn) debug('kept slot %d (handle %d), %d slots held', slot, h, this.slotCount);
-    if (victim >= 0) this.#displace(victim, io[N.IO_VICTIM_SLOT], io[N.IO_VICTIM_LEASED] === 1);
+    if (channels.kept.hasSubscribers) {
+      channels.kept.publish({ client: this, slot, socket, displacedSlot: victim >= 0 ? victimSlot : null });
+    }
+    if (victim >= 0) this.#displace(victim, victimSlot, victimLeased);
     if (handOff) {
       socket._leased = true;
-      this.#waiters.shift().resolve(socket);
+      this.#handTo(this.#waiters.shift(), h, socket);
     }
   }
 
@@ -237,31 +333,42 @@ class CallosumClient extends EventEmitter {
     let timeout;
     let signal;
     if (options !== undefined && options !== null) {
-      if (typeof options !== 'object') {
-        return Promise.reject(codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
+      if (typeof options !== 'object' || types.isProxy(options)) {
+        return Promise.reject(codedError('ERR_INVALID_ARG_TYPE',
           `acquire: options must be an object, received ${describe(options)}`));
       }
-      timeout = options.timeout;
-      signal = options.signal;
-      if (timeout !== undefined && (typeof timeout !== 'number' ||
-          !(timeout >= 0 && (timeout <= TIMEOUT_MAX || timeout === Infinity)))) {
-        return Promise.reject(codedError(typeof timeout === 'number' ? RangeError : TypeError,
-          typeof timeout === 'number' ? 'ERR_OUT_OF_RANGE' : 'ERR_INVALID_ARG_TYPE',
-          `acquire: options.timeout must be a number of ms from 0 to ${TIMEOUT_MAX}, or Infinity, received ${describe(timeout)}`));
+      try {
+        timeout = options.timeout;
+        signal = options.signal;
+      } catch (err) {
+        return Promise.reject(codedError('ERR_INVALID_ARG_TYPE',
+          `acquire: options could not be read (${describe(err)})`, { cause: err }));
       }
+      const bad = checkTimeout('acquire', timeout);
+      if (bad !== undefined) return Promise.reject(bad);
       if (signal !== undefined && !isAbortSignal(signal)) {
-        return Promise.reject(codedError(TypeError, 'ERR_INVALID_ARG_TYPE',
+        return Promise.reject(codedError('ERR_INVALID_ARG_TYPE',
           `acquire: options.signal must be an AbortSignal, received ${describe(signal)}`));
       }
     }
     if (this.#closed) {
-      return Promise.reject(codedError(Error, 'ERR_CALLOSUM_CLOSED', 'acquire: the pool is closed'));
+      return Promise.reject(codedError('ERR_CALLOSUM_CLOSED', 'acquire: the pool is closed'));
     }
-    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal));
+    if (signal !== undefined && signal.aborted) {
+      this.#counters.acquiresAborted++;
+      return Promise.reject(abortError(signal));
+    }
     const socket = this.getConnection();
-    if (socket !== undefined) return Promise.resolve(socket);
+    if (socket !== undefined) {
+      this.#counters.acquiresImmediate++;
+      return Promise.resolve(socket);
+    }
+    if (this.#closed) {
+      return Promise.reject(codedError('ERR_CALLOSUM_CLOSED', 'acquire: the pool is closed'));
+    }
     if (this.#waiters.length >= this.#maxWaiting) {
-      return Promise.reject(codedError(Error, 'ERR_CALLOSUM_QUEUE_FULL',
+      this.#counters.acquiresQueueFull++;
+      return Promise.reject(codedError('ERR_CALLOSUM_QUEUE_FULL',
         `acquire: ${this.#waiters.length} callers already waiting (maxWaiting ${this.#maxWaiting})`));
     }
     return this.#wait(timeout, signal);
@@ -272,20 +379,33 @@ class CallosumClient extends EventEmitter {
   #wait(timeout, signal) {
     return new Promise((resolve, reject) => {
       const waiter = new Waiter(resolve, reject);
+      if (signal !== undefined) {
+        const onAbort = () => {
+          if (this.#waiters.remove(waiter)) {
+            this.#counters.acquiresAborted++;
+            reject(abortError(signal));
+          }
+        };
+        try {
+          signal.addEventListener('abort', onAbort, { once: true });
+        } catch (err) {
+          reject(codedError('ERR_INVALID_ARG_TYPE',
+            `acquire: options.signal refused a listener (${describe(err)})`, { cause: err }));
+          return;
+        }
+        waiter.signal = signal;
+        waiter.onAbort = onAbort;
+      }
       if (timeout !== undefined && timeout !== Infinity) {
         waiter.timer = setTimeout(() => {
           if (this.#waiters.remove(waiter)) {
-            reject(codedError(Error, 'ERR_CALLOSUM_ACQUIRE_TIMEOUT',
-              `acquire: no connection within ${timeout} ms`));
+            this.#counters.acquiresTimedOut++;
+            if (channels.acquireTimeout.hasSubscribers) {
+              channels.acquireTimeout.publish({ client: this, timeout, waiting: this.#waiters.length });
+            }
+            reject(codedError('ERR_CALLOSUM_ACQUIRE_TIMEOUT', `acquire: no connection within ${timeout} ms`));
           }
         }, timeout);
-      }
-      if (signal !== undefined) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          if (this.#waiters.remove(waiter)) reject(abortError(signal));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.#waiters.push(waiter);
     });
@@ -294,17 +414,45 @@ class CallosumClient extends EventEmitter {
   /**
    * Shuts the pool down: idle sockets are destroyed now, leased ones when
    * returned, waiters rejected, rovers stopped; offered sockets are destroyed
-   * from now on. Calling it again does nothing.
+   * from now on. Returns a promise that resolves once no socket the pool
+   * owned is left open (every lent one returned, or dead). With
+   * `{ timeout }` (ms) it rejects with ERR_CALLOSUM_CLOSE_TIMEOUT at the
+   * deadline, after destroying the sockets still out. Calling it again
+   * returns the same promise.
    */
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const rover of this.#rovers) rover.stop();
-    this.#rovers.clear();
-    for (const h of this.#native.close()) this.#discard(h, this.#sockets[h]);
-    const closedError = () => codedError(Error, 'ERR_CALLOSUM_CLOSED', 'acquire: the pool was closed while waiting');
-    for (let w = this.#waiters.shift(); w !== null; w = this.#waiters.shift()) w.reject(closedError());
-    if (debugOn) debug('closed; %d leased sockets to destroy when returned', this.slotCount);
+  close(options) {
+    let timeout;
+    if (options !== undefined && options !== null) {
+      try {
+        timeout = typeof options === 'object' && !types.isProxy(options) ? options.timeout : undefined;
+      } catch {
+        timeout = undefined;
+      }
+      const bad = typeof options !== 'object' || types.isProxy(options)
+        ? codedError('ERR_INVALID_ARG_TYPE', `close: options must be an object, received ${describe(options)}`)
+        : checkTimeout('close', timeout);
+      if (bad !== undefined) {
+        this.#report(bad);
+        timeout = undefined;
+      }
+    }
+    if (this.#closing === null) {
+      this.#shutDown();
+      this.#closing = this.#drained(timeout);
+      // Nobody has to await it; its rejection is only for those who do.
+      this.#closing.catch(() => {});
+    }
+    return this.#closing;
+  }
+
+  /** `await using client = new CallosumClient()`: close() and wait for the sockets still out. */
+  [asyncDispose]() {
+    return this.close();
+  }
+
+  /** `using client = ...`: close() (leased sockets are destroyed when returned). */
+  [dispose]() {
+    this.close();
   }
 
   /**
@@ -313,6 +461,9 @@ class CallosumClient extends EventEmitter {
    */
   rove(servers, options) {
     const Rover = require('./rover.js');
+    if (options !== undefined && options !== null && (typeof options !== 'object' || types.isProxy(options))) {
+      throw codedError('ERR_INVALID_ARG_TYPE', `rove: options must be an object, received ${describe(options)}`);
+    }
     const rover = new Rover({ ...options, servers });
     rover.on('connection', (slot, socket) => this.newConnection(slot, socket));
     rover.on('error', (err) => this.#report(err));
@@ -323,20 +474,25 @@ class CallosumClient extends EventEmitter {
     return rover;
   }
 
-  /** Counts to log or export. */
+  /** Counts to log or export: the pool as it is now. */
   stats() {
-    const s = this.#native.stats();
+    const s = this.#nativeStats();
     return {
-      maxSlots: s.maxSlots,
-      slotCount: s.slotCount,
-      idle: s.idle,
-      leased: s.leased,
-      displaced: s.displaced,
-      lowestSlot: s.lowest ?? null,
-      highestSlot: s.highest ?? null,
+      maxSlots: this.MAX_SLOTS,
+      slotCount: s === null ? 0 : s.slotCount,
+      idle: s === null ? 0 : s.idle,
+      leased: s === null ? 0 : s.leased,
+      displaced: s === null ? 0 : s.displaced,
+      lowestSlot: s?.lowest ?? null,
+      highestSlot: s?.highest ?? null,
       waiting: this.#waiters.length,
       closed: this.#closed,
     };
+  }
+
+  /** What the pool has done since it was made: monotonic counts (README lists them). */
+  counters() {
+    return this.#counters.snapshot();
   }
 
   // -- internals -----------------------------------------------------------
@@ -348,32 +504,168 @@ class CallosumClient extends EventEmitter {
     else process.emitWarning(err);
   }
 
+  // A rare native call (flush, offer, release, remove): false if the pool is
+  // poisoned, now or from before.
+  #callNative(entry) {
+    if (this.#poisoned) return false;
+    control[CONTROL_POOL] = this.#id;
+    try {
+      entry();
+      return true;
+    } catch (err) {
+      this.#nativeFault(err);
+      return false;
+    }
+  }
+
+  // A native call threw: the pool is poisoned (a panic in Rust) and refuses
+  // every later call. Reported once; the pool then behaves as closed, with
+  // its sockets destroyed by JavaScript, which still knows them all.
+  #nativeFault(err) {
+    if (this.#poisoned) return;
+    this.#poisoned = true;
+    if (typeof err !== 'object' || err === null || typeof err.code !== 'string') {
+      err = codedError('ERR_CALLOSUM_POISONED', `native pool failed: ${describe(err)}`, { cause: err });
+    }
+    this.#report(err);
+    if (this.#closing === null) {
+      this.#shutDown();
+      this.#closing = this.#drained(undefined);
+      this.#closing.catch(() => {});
+    }
+  }
+
+  // close() minus the waiting: no more lending or keeping, idle sockets
+  // destroyed, waiters rejected, rovers stopped.
+  #shutDown() {
+    this.#closed = true;
+    for (const rover of this.#rovers) rover.stop();
+    this.#rovers.clear();
+    if (!this.#poisoned) {
+      try {
+        this.#native.close();
+      } catch (err) {
+        this.#nativeFault(err);
+      }
+    }
+    // JavaScript knows every socket's state: destroy the idle ones here
+    // (also when the native pool can no longer be asked).
+    for (let h = 0; h < this.#state.length; h++) {
+      if (this.#state[h] === IDLE) this.#discard(h, this.#sockets[h]);
+    }
+    for (let w = this.#waiters.shift(); w !== null; w = this.#waiters.shift()) {
+      w.reject(codedError('ERR_CALLOSUM_CLOSED', 'acquire: the pool was closed while waiting'));
+    }
+    const leased = this.#outstanding();
+    if (debugOn) debug('closed; %d leased sockets to destroy when returned', leased);
+    if (channels.closed.hasSubscribers) channels.closed.publish({ client: this, leased });
+  }
+
+  // Sockets still out with users (leased, handed or displaced).
+  #outstanding() {
+    let n = 0;
+    for (const s of this.#state) if (s === LEASED || s === HANDED || s === DISPLACED) n++;
+    return n;
+  }
+
+  // Resolves when no socket the pool owned is out; with a timeout, rejects at
+  // the deadline after destroying what is still out.
+  #drained(timeout) {
+    return new Promise((resolve, reject) => {
+      let timer;
+      const check = () => {
+        if (this.#outstanding() !== 0) return false;
+        if (timer !== undefined) clearTimeout(timer);
+        this.#onDrained = null;
+        // Destroyed sockets close on the next turn of the loop.
+        setImmediate(resolve);
+        return true;
+      };
+      if (check()) return;
+      this.#onDrained = check;
+      if (timeout !== undefined && timeout !== Infinity) {
+        timer = setTimeout(() => {
+          this.#onDrained = null;
+          const out = [];
+          for (let h = 0; h < this.#state.length; h++) {
+            const s = this.#state[h];
+            if (s === LEASED || s === HANDED || s === DISPLACED) out.push(h);
+          }
+          for (const h of out) {
+            const socket = this.#sockets[h];
+            this.#forget(h, socket);
+            this.#markDiedLent(socket);
+            this.#destroyQuietly(socket);
+          }
+          reject(codedError('ERR_CALLOSUM_CLOSE_TIMEOUT',
+            `close: ${out.length} sockets still out after ${timeout} ms were destroyed`, { leased: out.length }));
+        }, timeout);
+      }
+    });
+  }
+
+  #onDrained = null;
+
   #returnUncommon(socket, h) {
     if (h !== undefined && this.#sockets[h] === socket) {
       const state = this.#state[h];
       if (state === DISPLACED || (state === LEASED && this.#closed)) {
         // Its slot went to a lower one, or the pool closed: destroy it.
-        this.#callWithHandle(N.release, h);
+        this.#counters.returns++;
+        this.#releaseHandle(h);
         this.#discard(h, socket);
         if (debugOn) debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
+        this.#onDrained?.();
         return;
       }
       if (state === LEASED) {
-        // Destroyed while lent, its 'close' not yet emitted: drop it now.
-        this.#drop(h, socket, 'returned destroyed', false);
+        // Dead while lent (destroyed, or its peer gone): drop it now.
+        this.#counters.returns++;
+        this.#drop(h, socket, socket.destroyed === true ? 'destroyed' : 'peer-ended', false);
         return;
       }
-    } else if (socket != null && typeof socket === 'object' && socket[kDiedLent] === this) {
+    } else if (socket !== null && typeof socket === 'object' && socket[kDiedLent] === this) {
       // It died while lent out and was dropped then; this is its one return.
       // After an 'end' it may still be half open: the pool owned it, so close it.
       socket[kDiedLent] = undefined;
       socket._leased = false;
-      if (socket.destroyed !== true) socket.destroy();
+      this.#counters.returns++;
+      this.#destroyQuietly(socket);
       return;
     }
-    this.#report(codedError(Error, 'ERR_CALLOSUM_NOT_LEASED',
+    const handed = h !== undefined && this.#sockets[h] === socket && this.#state[h] === HANDED;
+    this.#report(codedError('ERR_CALLOSUM_NOT_LEASED',
       `returnConnection: ${describe(socket)} is not a socket lent by this pool` +
-      (h !== undefined && this.#sockets[h] === socket ? ' (it is idle: returned twice?)' : '')));
+      (handed ? ' (it was just handed to a waiter of acquire(): returned twice?)'
+        : h !== undefined && this.#sockets[h] === socket ? ' (it is idle: returned twice?)' : '')));
+  }
+
+  // returnConnection got something that threw when read.
+  #returnUnreadable(socket, h, err) {
+    if (h !== undefined && this.#sockets[h] === socket) {
+      // One of ours, lent or idle, that now throws: it cannot be trusted.
+      this.#dropUnusable(h, socket, err);
+      return;
+    }
+    this.#report(codedError('ERR_CALLOSUM_NOT_LEASED',
+      `returnConnection: ${describe(socket)} is not a socket lent by this pool`));
+  }
+
+  // Hands a socket to the oldest waiter. Until the waiter's code can run the
+  // socket is HANDED: a return then is its previous holder's second return
+  // (in the same tick, say), refused as NOT_LEASED. The microtask that marks
+  // it received is queued before resolve() queues the waiter's reaction, so
+  // it runs first: the waiter's own return is always accepted.
+  #handTo(waiter, h, socket) {
+    this.#state[h] = HANDED;
+    this.#counters.leases++;
+    queueMicrotask(() => this.#received(h, socket));
+    waiter.resolve(socket);
+  }
+
+  #received(h, socket) {
+    this.#counters.acquiresAfterWait++;
+    if (this.#sockets[h] === socket && this.#state[h] === HANDED) this.#state[h] = LEASED;
   }
 
   #adopt(h, slot, socket, state) {
@@ -389,6 +681,34 @@ class CallosumClient extends EventEmitter {
     socket.on('end', watchdog);
     socket.on('error', watchdog);
     socket.on('close', watchdog);
+    if (state === IDLE && socket.readableLength > 0) this.#hold(h, socket);
+  }
+
+  // Takes the unread bytes out of an idle socket (the bytes after the slot
+  // line, or a response left unread), so that a FIN gives 'end' at once and
+  // the pool drops the socket: a stream says nothing of its end while bytes
+  // wait in its buffer. The bytes go back to the front of the stream, with
+  // unshift, before the socket is next lent. A socket with a 'data' listener
+  // of its own is left alone (reading would feed that listener).
+  #hold(h, socket) {
+    if (socket.listenerCount('data') !== 0 || typeof socket.read !== 'function') return;
+    const chunk = socket.read();
+    if (chunk === null) return;
+    const before = this.#held[h];
+    if (before === undefined) {
+      this.#held[h] = chunk;
+      this.#heldCount++;
+    } else {
+      this.#held[h] = typeof chunk === 'string' ? before + chunk : Buffer.concat([before, chunk]);
+    }
+  }
+
+  // Puts held bytes back in front of whatever arrived since.
+  #giveBack(h, socket) {
+    const chunk = this.#held[h];
+    this.#held[h] = undefined;
+    this.#heldCount--;
+    socket.unshift(chunk);
   }
 
   #displace(victim, slot, wasLeased) {
@@ -404,52 +724,143 @@ class CallosumClient extends EventEmitter {
     }
   }
 
+  #refuse(slot, socket, reason, highestSlot) {
+    this.#destroyQuietly(socket);
+    this.#counters.offersRefused++;
+    if (debugOn) {
+      debug(reason === 'full' ? `refused slot %d: pool full, highest kept slot ${highestSlot}` : `refused slot %d: ${reason}`, slot);
+    }
+    if (channels.refused.hasSubscribers) channels.refused.publish({ client: this, slot, socket, reason, highestSlot });
+  }
+
   // A pooled socket emitted 'end', 'error' or 'close'.
-  #onGone(socket) {
+  #onGone(socket, why, arg) {
     const h = socket[kHandle];
     if (h === undefined) return;
     // `socket[kHandle]` is ours only if our table agrees; another pool may
     // hold it after we let it go.
     if (this.#sockets[h] !== socket) return;
     const state = this.#state[h];
-    this.#drop(h, socket, 'socket ended', state === LEASED || state === DISPLACED);
+    this.#drop(h, socket, why, state === LEASED || state === HANDED || state === DISPLACED,
+      why === 'error' ? arg : undefined);
   }
 
   // Forgets a dead socket and frees its slot (unless displaced). A socket
   // still out with a user is left to them, and its one return accepted.
-  #drop(h, socket, why, stillLent) {
-    this.#callWithHandle(N.remove, h);
+  #drop(h, socket, why, stillLent, error) {
+    const wasDisplaced = this.#state[h] === DISPLACED;
+    if (!this.#poisoned) {
+      this.#io[N.IO_HANDLE] = h;
+      this.#callNative(N.remove);
+    }
+    if (stillLent) this.#counters.droppedLeased++;
+    else this.#counters.droppedIdle++;
+    if (channels.dropped.hasSubscribers) {
+      channels.dropped.publish({ client: this, slot: socket._slot, socket, reason: why, leased: stillLent, error });
+    }
     if (stillLent) {
       this.#forget(h, socket);
       socket._destroyed = true;
-      socket[kDiedLent] = this;
+      this.#markDiedLent(socket);
     } else {
       this.#discard(h, socket);
     }
-    if (debugOn) debug('dropped slot %d (%s), %d slots held', socket._slot, why, this.slotCount);
+    if (debugOn) {
+      const event = why === 'end' || why === 'error' || why === 'close';
+      debug('dropped slot %d (%s)%s, %d slots held', socket._slot, event ? 'socket ended' : why,
+        (event ? ` on '${why}'` : '') + (wasDisplaced ? ', displaced' : ''), this.slotCount);
+    }
+    if (stillLent) this.#onDrained?.();
+  }
+
+  // A kept socket that threw when the pool touched it (a getter or setter
+  // that throws, on() that throws): dropped, destroyed if it can be, and
+  // reported, since something handed the pool a hostile object.
+  #dropUnusable(h, socket, err) {
+    if (!this.#poisoned) {
+      this.#io[N.IO_HANDLE] = h;
+      this.#callNative(N.remove);
+    }
+    this.#counters.droppedIdle++;
+    this.#sockets[h] = undefined;
+    this.#state[h] = FREE;
+    if (this.#held[h] !== undefined) {
+      this.#held[h] = undefined;
+      this.#heldCount--;
+    }
+    try {
+      socket[kHandle] = undefined;
+    } catch {
+      // nothing more to undo
+    }
+    this.#destroyQuietly(socket);
+    if (channels.dropped.hasSubscribers) {
+      channels.dropped.publish({ client: this, slot: undefined, socket, reason: 'unusable', leased: false, error: err });
+    }
+    this.#report(codedError('ERR_CALLOSUM_NOT_A_SOCKET',
+      `a kept socket threw when the pool used it (${describe(err)}); dropped`, { cause: err }));
+    this.#onDrained?.();
+  }
+
+  #markDiedLent(socket) {
+    try {
+      socket[kDiedLent] = this;
+    } catch {
+      // a hostile object: its return will be NOT_LEASED
+    }
   }
 
   // Forgets a socket the pool is done with and destroys it, unless its user
   // or its peer did already.
   #discard(h, socket) {
     this.#forget(h, socket);
-    socket._leased = false;
-    socket._destroyed = true;
-    if (socket.destroyed !== true) socket.destroy();
+    try {
+      socket._leased = false;
+      socket._destroyed = true;
+    } catch {
+      // marks are courtesy; destroying is what matters
+    }
+    this.#destroyQuietly(socket);
   }
 
-  // A rare native call that takes a handle (release, remove).
-  #callWithHandle(entry, h) {
+  // socket.destroy(), unless done already; never throws.
+  #destroyQuietly(socket) {
+    try {
+      if (socket.destroyed !== true) socket.destroy();
+    } catch {
+      // a hostile object: nothing the pool can close
+    }
+  }
+
+  #releaseHandle(h) {
+    if (this.#poisoned) return;
     this.#io[N.IO_HANDLE] = h;
-    control[CONTROL_POOL] = this.#id;
-    entry();
+    this.#callNative(N.release);
   }
 
   // Clears a handle's table entry; the handle is free in Rust already.
   #forget(h, socket) {
     this.#sockets[h] = undefined;
     this.#state[h] = FREE;
-    socket[kHandle] = undefined;
+    if (this.#held[h] !== undefined) {
+      this.#held[h] = undefined;
+      this.#heldCount--;
+    }
+    try {
+      socket[kHandle] = undefined;
+    } catch {
+      // a hostile object; the table no longer points at it
+    }
+  }
+
+  #nativeStats() {
+    if (this.#poisoned) return null;
+    try {
+      return this.#native.stats();
+    } catch (err) {
+      this.#nativeFault(err);
+      return null;
+    }
   }
 }
 

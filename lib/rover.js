@@ -1,92 +1,25 @@
 'use strict';
 
-/*
- * lib/rover.js: the Callosum client rover.
- *
- * A rover keeps offering connections to a pool. API compatible with the
- * original `callosum-client-tcp-rover`:
- *
- *     const rover = new Rover({ ROVING_INTERVAL: 1000, servers: { id: { host, port } } });
- *     rover.on('connection', (slot, socket) => client.newConnection(slot, socket));
- *     rover.on('unreachable', (id, server) => {});
- *     rover.on('error', (error) => {});   // REQUIRED, see below
- *     rover.start();
- *     rover.addServer(id, { host, port }); rover.dropServer(id); rover.stop();
- *
- * THE RULES (the Rust fleet simulator, simulator/src/rover.rs,
- * follows the same ones; change both or neither):
- *
- * Options
- *   ROVING_INTERVAL   ms between attempts, default 1000 (a falsy value means
- *                     the default, as in the original)
- *   servers           { id: { host, port } }, default {}
- *   connectTimeout    ms from the attempt to the TCP connect, default 2000
- *   handshakeTimeout  ms from the TCP connect to a whole slot line, default 2000
- *   maxBackoff        ms, ceiling of the back-off, default 30000
- *   random            function returning a number in [0, 1), default
- *                     Math.random (pass a seeded one for repeatable runs)
- *   now               function returning a monotonic time in ms, default
- *                     performance.now (a test hook for the back-off clock)
- *
- * Every tick (every ROVING_INTERVAL ms on a timer that is unref()ed, so it
- * never keeps the process alive; start() runs the first tick on the next turn
- * of the event loop, as the original ran one at once):
- *   1. No servers known: emit 'error' with code ERR_CALLOSUM_NO_SERVERS.
- *   2. Otherwise pick uniformly at random one server among those not backing
- *      off (index floor(random() * n) in the order servers became known).
- *      Every server backing off: the tick does nothing.
- *   3. Connect. A connect failure, or no connect within connectTimeout, emits
- *      'unreachable' (id, { host, port }) and the server backs off: it is not
- *      chosen again until now + min(ROVING_INTERVAL * 2^(failures-1),
- *      maxBackoff), failures counting the connect failures in a row.
- *   4. Read the slot line: ASCII digits then `\r\n`, 1 to 20 digits before
- *      the `\r\n`, its value a safe integer. It may arrive split over any
- *      number of chunks; bytes after the `\r\n` are put back with
- *      socket.unshift() for whoever reads the socket next. The rover reads in
- *      paused mode ('readable' + read()), so the socket is handed over neither
- *      flowing nor explicitly paused: a 'data' listener added later starts it.
- *   5. A whole, valid line: the server's failures are reset to 0, the rover
- *      removes every listener it added, and emits 'connection' (slot, socket)
- *      with slot a Number. The socket is then the listener's: the rover keeps
- *      no reference to it (with no 'connection' listener it is destroyed).
- *   6. A bad line (a byte that is not a digit, no digit, more than 20 digits,
- *      a slot beyond Number.MAX_SAFE_INTEGER: code ERR_CALLOSUM_BAD_SLOT_LINE,
- *      detected as soon as the bytes show it), the connection ending or
- *      failing before the line is whole (ERR_CALLOSUM_CLOSED_EARLY), or no
- *      whole line within handshakeTimeout of the connect
- *      (ERR_CALLOSUM_HANDSHAKE_TIMEOUT): the socket is destroyed and 'error'
- *      is emitted with an Error carrying a string `code`, `serverId` and
- *      `server`. These do not make the server back off.
- *   Attempts may overlap (a slow handshake does not delay the next tick).
- *   (The Rust fleet simulator differs here on purpose: it runs thousands of
- *   clients in one process, so each makes one attempt at a time and a slow
- *   one delays its next tick instead of piling up sockets.)
- *
- * stop() clears the timer and destroys, silently, every socket still
- * connecting or handshaking. start() and stop() are idempotent; a stopped
- * rover may be started again. dropServer(id) forgets the server and silently
- * abandons the attempts to it still in progress. addServer(id, server) with a
- * known id and the same address keeps its back-off state; with a new address
- * it replaces the server (as dropServer then addServer).
- *
- * 'error' events: like any EventEmitter, a rover with no 'error' listener
- * throws the error, here from a timer or socket callback, which crashes the
- * process. Always listen for 'error' (client.rove() forwards them to the
- * client's own 'error' event).
- *
- * Setup calls (constructor, addServer, dropServer) throw a TypeError or
- * RangeError with a `code` for bad arguments: they run at setup, not from
- * I/O callbacks.
- */
+// The Callosum client rover: every ROVING_INTERVAL it connects to a random
+// known server, reads the slot line and emits 'connection' (slot, socket).
+// A drop-in for the original `callosum-client-tcp-rover` (its options, its
+// `servers`, `intervalId`, `start()` and events behave as there), with
+// additions: stop(), time-outs, coded errors, opt-in back-off.
+//
+// The rules it follows, and where it differs from the original and why, are
+// in docs/rover.md; the Rust fleet simulator (simulator/src/rover.rs) follows
+// the same rules: change both or neither.
 
-const { EventEmitter } = require('events');
-const net = require('net');
-const { performance } = require('perf_hooks');
+const { EventEmitter } = require('node:events');
+const net = require('node:net');
+const { performance } = require('node:perf_hooks');
+const { codedError, describe } = require('./errors.js');
 
 const DEFAULTS = Object.freeze({
   ROVING_INTERVAL: 1000,
   connectTimeout: 2000,
   handshakeTimeout: 2000,
+  backOffUnreachable: false,
   maxBackoff: 30000,
 });
 
@@ -98,36 +31,16 @@ const MAX_TIMER_MS = 2147483647;
 const CR = 0x0d;
 const LF = 0x0a;
 
-function codedError(Ctor, code, message, extra) {
-  const error = new Ctor(message);
-  error.code = code;
-  if (extra) Object.assign(error, extra);
-  return error;
-}
-
-function describe(value) {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value);
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'function') return 'a function';
-  if (value === null || typeof value !== 'object') return String(value);
-  try {
-    const s = JSON.stringify(value);
-    return s.length > 80 ? s.slice(0, 80) + '...' : s;
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
-}
-
 function checkMs(name, value, fallback) {
   // A falsy value (undefined, null, 0) means the default, as in the original.
   if (value === undefined || value === null || value === 0) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw codedError(TypeError, 'ERR_CALLOSUM_BAD_OPTION',
-      `options.${name} must be a number of milliseconds, got ${describe(value)}`);
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `options.${name} must be a number of milliseconds, received ${describe(value)}`);
   }
   if (!(value > 0) || value > MAX_TIMER_MS) {
-    throw codedError(RangeError, 'ERR_CALLOSUM_BAD_OPTION',
-      `options.${name} must be > 0 and <= ${MAX_TIMER_MS} ms, got ${describe(value)}`);
+    throw codedError('ERR_OUT_OF_RANGE',
+      `options.${name} must be > 0 and <= ${MAX_TIMER_MS} ms, received ${describe(value)}`);
   }
   return value;
 }
@@ -135,29 +48,50 @@ function checkMs(name, value, fallback) {
 function checkId(id) {
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
   if (typeof id !== 'string' || id.length === 0) {
-    throw codedError(TypeError, 'ERR_CALLOSUM_BAD_SERVER_ID',
-      `a server id must be a non-empty string (or a finite number), got ${describe(id)}`);
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `a server id must be a non-empty string (or a finite number), received ${describe(id)}`);
   }
   return id;
 }
 
+/** `{ host, port }` checked and normalised, or a coded error thrown. */
 function checkServer(id, server) {
   if (server === null || typeof server !== 'object') {
-    throw codedError(TypeError, 'ERR_CALLOSUM_BAD_SERVER',
-      `server ${JSON.stringify(id)} must be an object { host, port }, got ${describe(server)}`);
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `server ${JSON.stringify(id)} must be an object { host, port }, received ${describe(server)}`);
   }
   let { host, port } = server;
   if (host === undefined) host = 'localhost'; // what net.connect() assumes, as the original did
-  if (typeof host !== 'string' || host.length === 0 || /[\s\0]/.test(host)) {
-    throw codedError(TypeError, 'ERR_CALLOSUM_BAD_SERVER',
-      `server ${JSON.stringify(id)}: host must be a non-empty string, got ${describe(host)}`);
+  if (typeof host !== 'string') {
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `server ${JSON.stringify(id)}: host must be a string, received ${describe(host)}`);
   }
-  if (typeof port === 'string' && /^[0-9]{1,5}$/.test(port)) port = Number(port);
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw codedError(TypeError, 'ERR_CALLOSUM_BAD_SERVER',
-      `server ${JSON.stringify(id)}: port must be an integer from 1 to 65535, got ${describe(port)}`);
+  if (host.length === 0 || /[\s\0]/.test(host)) {
+    throw codedError('ERR_INVALID_ARG_VALUE',
+      `server ${JSON.stringify(id)}: host must be a non-empty name without spaces, received ${describe(host)}`);
+  }
+  if (typeof port === 'string') {
+    if (!/^[0-9]{1,5}$/.test(port)) {
+      throw codedError('ERR_INVALID_ARG_VALUE',
+        `server ${JSON.stringify(id)}: port must be a number from 1 to 65535, received ${describe(port)}`);
+    }
+    port = Number(port);
+  }
+  if (typeof port !== 'number') {
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `server ${JSON.stringify(id)}: port must be a number, received ${describe(port)}`);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw codedError('ERR_OUT_OF_RANGE',
+      `server ${JSON.stringify(id)}: port must be an integer from 1 to 65535, received ${describe(port)}`);
   }
   return { host, port };
+}
+
+// Whether an interval timer is still scheduled (Node marks a cleared one
+// _destroyed; where that is unknown it is taken as running).
+function timerActive(timer) {
+  return timer !== null && timer._destroyed !== true;
 }
 
 /**
@@ -197,44 +131,48 @@ class Rover extends EventEmitter {
     super();
     if (options === undefined || options === null) options = {};
     if (typeof options !== 'object') {
-      throw codedError(TypeError, 'ERR_CALLOSUM_BAD_OPTION', `options must be an object, got ${describe(options)}`);
+      throw codedError('ERR_INVALID_ARG_TYPE', `options must be an object, received ${describe(options)}`);
     }
     this.ROVING_INTERVAL = checkMs('ROVING_INTERVAL', options.ROVING_INTERVAL, DEFAULTS.ROVING_INTERVAL);
     this.connectTimeout = checkMs('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout);
     this.handshakeTimeout = checkMs('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout);
     this.maxBackoff = checkMs('maxBackoff', options.maxBackoff, DEFAULTS.maxBackoff);
+    const backOff = options.backOffUnreachable;
+    if (backOff !== undefined && typeof backOff !== 'boolean') {
+      throw codedError('ERR_INVALID_ARG_TYPE', `options.backOffUnreachable must be a boolean, received ${describe(backOff)}`);
+    }
+    this.backOffUnreachable = backOff === true;
     for (const name of ['random', 'now']) {
       if (options[name] !== undefined && typeof options[name] !== 'function') {
-        throw codedError(TypeError, 'ERR_CALLOSUM_BAD_OPTION', `options.${name} must be a function, got ${describe(options[name])}`);
+        throw codedError('ERR_INVALID_ARG_TYPE', `options.${name} must be a function, received ${describe(options[name])}`);
       }
     }
     this._random = options.random || Math.random;
     this._now = options.now || (() => performance.now());
 
-    /** id -> entry { id, host, port, failures, retryAt } in the order they became known. */
-    this._servers = new Map();
+    // As in the original: the known servers, { id: { host, port } }, a plain
+    // object read afresh at every tick (code that writes to it directly is
+    // heard). Unlike the original, it is the rover's own copy: the caller's
+    // options object is never changed by addServer/dropServer.
+    this.servers = {};
+    // As in the original: the interval timer, null before start();
+    // clearInterval(rover.intervalId) stops the rover.
+    this.intervalId = null;
+    /** id -> { id, host, port, source, failures, retryAt }: what the rover knows of each server. */
+    this._state = new Map();
     /** attempts in progress: { entry, socket, abort() } */
     this._attempts = new Set();
-    this._interval = null;
-    this._immediate = null;
 
     const servers = options.servers === undefined || options.servers === null ? {} : options.servers;
     if (typeof servers !== 'object') {
-      throw codedError(TypeError, 'ERR_CALLOSUM_BAD_OPTION', `options.servers must be an object { id: { host, port } }, got ${describe(servers)}`);
+      throw codedError('ERR_INVALID_ARG_TYPE', `options.servers must be an object { id: { host, port } }, received ${describe(servers)}`);
     }
     for (const id of Object.keys(servers)) this.addServer(id, servers[id]);
   }
 
-  /** A snapshot { id: { host, port } } of the known servers. */
-  get servers() {
-    const out = {};
-    for (const e of this._servers.values()) out[e.id] = { host: e.host, port: e.port };
-    return out;
-  }
-
-  /** Whether the timer is running. */
+  /** Whether the interval timer is running (false after stop() or clearInterval(rover.intervalId)). */
   get running() {
-    return this._interval !== null;
+    return timerActive(this.intervalId);
   }
 
   /** Connection attempts still connecting or handshaking. */
@@ -242,82 +180,118 @@ class Rover extends EventEmitter {
     return this._attempts.size;
   }
 
-  /** Back-off state of a server: { failures, retryAt } (retryAt on the `now` clock; 0: eligible), or undefined. */
+  /** What the rover knows of a server: { failures, retryAt } (retryAt on the `now` clock; 0: eligible), or undefined. */
   serverState(id) {
-    const e = this._servers.get(String(id));
-    return e && { failures: e.failures, retryAt: e.retryAt };
+    const e = this._state.get(String(id));
+    return e && this.servers[e.id] === e.source ? { failures: e.failures, retryAt: e.retryAt } : undefined;
   }
 
   addServer(id, server) {
     id = checkId(id);
     const { host, port } = checkServer(id, server);
-    const old = this._servers.get(id);
-    if (old) {
-      if (old.host === host && old.port === port) return this;
+    const old = this._state.get(id);
+    if (old !== undefined && this.servers[id] === old.source) {
+      if (old.host === host && old.port === port) return this; // same address: keeps its state
       this.dropServer(id);
     }
-    this._servers.set(id, { id, host, port, failures: 0, retryAt: 0 });
+    this.servers[id] = this._entryFor(id, { host, port }).source;
     return this;
   }
 
   dropServer(id) {
     id = checkId(id);
-    const entry = this._servers.get(id);
-    if (!entry) return this;
-    this._servers.delete(id);
+    delete this.servers[id];
+    const entry = this._state.get(id);
+    if (entry === undefined) return this;
+    this._state.delete(id);
     for (const attempt of this._attempts) {
       if (attempt.entry === entry) attempt.abort();
     }
     return this;
   }
 
+  /**
+   * As the original: attempts a connection now, then every ROVING_INTERVAL.
+   * On a running rover it starts the interval over (and attempts now).
+   */
   start() {
-    if (this._interval !== null) return this;
-    this._interval = setInterval(() => this.connect(), this.ROVING_INTERVAL);
-    this._interval.unref();
-    this._immediate = setImmediate(() => {
-      this._immediate = null;
-      this.connect();
-    });
-    this._immediate.unref();
+    if (this.intervalId !== null) clearInterval(this.intervalId);
+    this.intervalId = setInterval(() => this.connect(), this.ROVING_INTERVAL);
+    // Unlike the original, the timer does not keep the process alive.
+    this.intervalId.unref();
+    this.connect();
     return this;
   }
 
+  /** Stops the timer and destroys, silently, every socket still connecting or handshaking. */
   stop() {
-    if (this._interval !== null) {
-      clearInterval(this._interval);
-      this._interval = null;
-    }
-    if (this._immediate !== null) {
-      clearImmediate(this._immediate);
-      this._immediate = null;
+    if (this.intervalId !== null) {
+      clearInterval(this.intervalId);
+      this.intervalId = null;
     }
     for (const attempt of this._attempts) attempt.abort();
     return this;
   }
 
   /**
-   * One tick: picks a server and starts an attempt. Called by the timer;
-   * public as in the original (reserved for internal use). Returns the id
-   * of the server chosen, or undefined.
+   * One tick: picks a known server at random and starts an attempt. Called by
+   * the timer; public as in the original (reserved for internal use).
+   * Returns the id of the server chosen, or undefined.
    */
   connect() {
-    if (this._servers.size === 0) {
-      this.emit('error', codedError(Error, 'ERR_CALLOSUM_NO_SERVERS', 'the rover knows no Callosum server to connect to'));
+    const servers = this.servers;
+    let ids = Object.keys(servers);
+    if (ids.length === 0) {
+      this.emit('error', codedError('ERR_CALLOSUM_NO_SERVERS', 'the rover knows no Callosum server to connect to'));
       return undefined;
     }
-    const now = this._now();
-    const eligible = [];
-    for (const e of this._servers.values()) {
-      if (e.retryAt <= now) eligible.push(e);
+    if (this._state.size > ids.length) this._forgetRemoved();
+    if (this.backOffUnreachable) {
+      const now = this._now();
+      ids = ids.filter((id) => {
+        const e = this._state.get(id);
+        return e === undefined || e.source !== servers[id] || e.retryAt <= now;
+      });
+      if (ids.length === 0) return undefined; // every server backing off
     }
-    if (eligible.length === 0) return undefined;
-    let i = Math.floor(this._random() * eligible.length);
+    let i = Math.floor(this._random() * ids.length);
     if (!(i >= 0)) i = 0; // NaN or negative from a bad random()
-    if (i >= eligible.length) i = eligible.length - 1;
-    const entry = eligible[i];
+    if (i >= ids.length) i = ids.length - 1;
+    const id = ids[i];
+    let entry;
+    try {
+      entry = this._entryFor(id, servers[id]);
+    } catch (error) {
+      // Written straight into rover.servers and not a server: said at each pick.
+      this.emit('error', error);
+      return undefined;
+    }
     this._attempt(entry);
-    return entry.id;
+    return id;
+  }
+
+  // The state of server `id` at address `server` (an entry of this.servers):
+  // kept while that entry is the same object, made afresh when it changes.
+  _entryFor(id, server) {
+    const known = this._state.get(id);
+    if (known !== undefined && known.source === server) return known;
+    const { host, port } = checkServer(id, server);
+    const keep = known !== undefined && known.host === host && known.port === port;
+    const entry = {
+      id, host, port,
+      source: server,
+      failures: keep ? known.failures : 0,
+      retryAt: keep ? known.retryAt : 0,
+    };
+    this._state.set(id, entry);
+    return entry;
+  }
+
+  // Forgets the state of servers deleted from this.servers directly.
+  _forgetRemoved() {
+    for (const id of this._state.keys()) {
+      if (!Object.prototype.hasOwnProperty.call(this.servers, id)) this._state.delete(id);
+    }
   }
 
   _attempt(entry) {
@@ -355,11 +329,14 @@ class Rover extends EventEmitter {
       settle();
       socket.on('error', noop);
       socket.destroy();
-      // Only a server still known backs off (a replaced or dropped one is gone).
-      if (rover._servers.get(entry.id) === entry) {
+      // Only a server still known counts failures (a replaced or dropped one
+      // is gone); with backOffUnreachable it is skipped for a while.
+      if (rover._state.get(entry.id) === entry) {
         entry.failures += 1;
-        const delay = Math.min(rover.ROVING_INTERVAL * 2 ** (entry.failures - 1), rover.maxBackoff);
-        entry.retryAt = rover._now() + delay;
+        if (rover.backOffUnreachable) {
+          const delay = Math.min(rover.ROVING_INTERVAL * 2 ** (entry.failures - 1), rover.maxBackoff);
+          entry.retryAt = rover._now() + delay;
+        }
       }
       rover.emit('unreachable', entry.id, server);
     }
@@ -368,7 +345,7 @@ class Rover extends EventEmitter {
       settle();
       socket.on('error', noop);
       socket.destroy();
-      rover.emit('error', codedError(Error, code,
+      rover.emit('error', codedError(code,
         `${message} (server ${JSON.stringify(entry.id)} at ${entry.host}:${entry.port})`,
         { serverId: entry.id, server, ...extra }));
     }
@@ -420,7 +397,7 @@ class Rover extends EventEmitter {
         // Whole and valid.
         if (result.used < buffered.length) socket.unshift(buffered.subarray(result.used));
         settle();
-        if (rover._servers.get(entry.id) === entry) {
+        if (rover._state.get(entry.id) === entry) {
           entry.failures = 0;
           entry.retryAt = 0;
         }
