@@ -6,14 +6,14 @@
 //   1. builds the addon for this platform (scripts/build-native.js, cargo),
 //      `npm pack`s the main package and a platform package made from
 //      npm/<platform>/ plus that binary;
-//   2. in an empty folder: `npm init -y`, `npm install` both tarballs,
-//      `require` and `import` it, runs a lease/return/displace scenario over
-//      loopback sockets, and type-checks a TypeScript consumer against the
-//      installed types;
+//   2. in an empty folder: `npm init -y`, `npm install` both tarballs, runs
+//      the smoke programs (scripts/smoke/: `require`, a lease/return/displace
+//      scenario over loopback sockets, and `import`), and type-checks the
+//      TypeScript consumers against the installed types;
 //   3. in another empty folder, only the main tarball: its install script
 //      must build the addon from the shipped Rust sources with cargo (into
 //      target/package-test/ here, so later runs reuse it), and the same
-//      scenario must pass on that build;
+//      smoke program must pass on that build;
 //   4. asserts the main tarball's file list;
 //   5. checks the failure paths: with the install script skipped, require()
 //      throws an error naming the platform and the source build; without
@@ -27,11 +27,9 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const platform = require('./platform.js')
+const { ROOT, pkg, NPM, cleanEnv, run, allowScripts, npmInstall, ...tools } = require('./lib/package-tools.js')
 
-const ROOT = path.resolve(__dirname, '..')
-const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 const ABI = platform.platformArchABI()
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const results = []
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'callosum-package-'))
 
@@ -53,156 +51,6 @@ function check(name, fn) {
     return record(name, false, e && e.message ? e.message : String(e))
   }
 }
-
-// The environment of the nested npm and node runs: nothing inherited from
-// the `npm run` that started this script may steer them.
-function cleanEnv(extra = {}) {
-  const env = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (/^npm_/i.test(k) || k === 'INIT_CWD' || k === 'NODE_OPTIONS') continue
-    if (k === 'CALLOSUM_BUILD_FROM_SOURCE' || k === 'CALLOSUM_SKIP_BUILD' || k === 'NAPI_RS_NATIVE_LIBRARY_PATH') continue
-    if (k === 'CARGO_TARGET_DIR' || k === 'CARGO_BUILD_TARGET_DIR') continue
-    env[k] = v
-  }
-  env.npm_config_audit = 'false'
-  env.npm_config_fund = 'false'
-  env.npm_config_update_notifier = 'false'
-  return { ...env, ...extra }
-}
-
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-    shell: process.platform === 'win32',
-    ...opts,
-    env: opts.env || cleanEnv(),
-  })
-  const out = `${r.stdout || ''}${r.stderr || ''}`
-  if (r.error) throw new Error(`${cmd} ${args.join(' ')}: ${r.error.message}`)
-  if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${out.split('\n').slice(-40).join('\n')}`)
-  }
-  return { stdout: r.stdout || '', stderr: r.stderr || '', out }
-}
-
-function npmPack(dir) {
-  const { stdout } = run(NPM, ['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { cwd: dir })
-  const info = JSON.parse(stdout.slice(stdout.indexOf('[')))[0]
-  return { ...info, path: path.join(tmp, info.filename) }
-}
-
-// `allowScripts` in the project's package.json (what `npm install-scripts
-// approve` writes), edited directly: no shell quoting of JSON on Windows.
-function allowScripts(dir) {
-  const file = path.join(dir, 'package.json')
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'))
-  json.allowScripts = { ...(json.allowScripts || {}), [pkg.name]: true }
-  fs.writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`)
-}
-
-function npmInstall(dir, tarballs, extraEnv) {
-  fs.mkdirSync(dir, { recursive: true })
-  run(NPM, ['init', '-y'], { cwd: dir })
-  // What a user does once npm blocks unreviewed install scripts (npm 11
-  // runs them with a notice): approve this package's.
-  allowScripts(dir)
-  // Local tarballs with no registry dependencies: no network needed.
-  return run(NPM, ['install', '--offline', '--foreground-scripts', '--no-audit', '--no-fund', ...tarballs], {
-    cwd: dir,
-    env: cleanEnv(extraEnv),
-  })
-}
-
-// ---------------------------------------------------------------------------
-// The scenario run inside the installed projects.
-
-const SCENARIO_CJS = String.raw`
-'use strict'
-const assert = require('assert')
-const net = require('net')
-const { EventEmitter } = require('events')
-const CallosumClient = require('callosum-client-tcp')
-
-function nativeFile() {
-  return Object.keys(require.cache).filter((f) => f.endsWith('.node'))
-}
-
-async function main() {
-  assert.strictEqual(typeof CallosumClient, 'function', 'module.exports is the constructor (C1)')
-  assert.strictEqual(CallosumClient.CallosumClient, CallosumClient, '.CallosumClient')
-  assert.strictEqual(CallosumClient.default, CallosumClient, '.default')
-
-  const peers = []
-  const server = net.createServer((s) => { s.on('error', () => {}); peers.push(s) })
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  const connect = () => new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => resolve(s))
-    s.once('error', reject)
-  })
-  const [a, b, c, d] = await Promise.all([connect(), connect(), connect(), connect()])
-
-  const client = new CallosumClient({ MAX_SLOTS: 2 })
-  assert.ok(client instanceof EventEmitter, 'an EventEmitter (C2)')
-  assert.strictEqual(client.MAX_SLOTS, 2)
-  const errors = []
-  client.on('error', (e) => errors.push(e))
-
-  client.newConnection(4, a)
-  client.newConnection(1, b)
-  assert.strictEqual(client.slotCount, 2)
-  assert.strictEqual(client.getConnection(), b, 'lends the lowest slot (C3)')
-  assert.strictEqual(client.getConnection(), a)
-  assert.strictEqual(client.getConnection(), undefined, 'nothing idle')
-  client.returnConnection(b)
-
-  client.newConnection(2, c) // displaces a (slot 4, leased)
-  assert.strictEqual(client.slotCount, 2, 'displacing keeps MAX_SLOTS (C4)')
-  assert.strictEqual(a.destroyed, false, 'a leased displaced socket lives until returned')
-  client.returnConnection(a)
-  assert.strictEqual(a.destroyed, true, 'returned displaced socket destroyed (C5)')
-
-  client.newConnection(9, d) // worse than every kept slot: refused
-  assert.strictEqual(d.destroyed, true, 'a higher slot offered to a full pool is destroyed (C4)')
-  assert.strictEqual(client.slotCount, 2)
-
-  assert.strictEqual(client.getConnection(), b)
-  assert.strictEqual(client.getConnection(), c)
-  client.returnConnection(c)
-  client.returnConnection(b)
-  assert.strictEqual(errors.length, 0, 'no error events: ' + errors.map((e) => e.message).join('; '))
-
-  if (typeof client.close === 'function') {
-    client.close()
-    assert.strictEqual(client.getConnection(), undefined, 'closed pool lends nothing (E1)')
-    assert.strictEqual(b.destroyed && c.destroyed, true, 'close destroys idle sockets (E1)')
-  }
-  for (const s of [a, b, c, d]) s.destroy()
-  for (const s of peers) s.destroy()
-  await new Promise((resolve) => server.close(resolve))
-  process.stdout.write(JSON.stringify({ ok: true, native: nativeFile() }) + '\n')
-}
-
-main().catch((e) => { console.error(e && e.stack || e); process.exit(1) })
-`
-
-const SCENARIO_MJS = String.raw`
-import assert from 'node:assert'
-import { createRequire } from 'node:module'
-import CallosumClient from 'callosum-client-tcp'
-import * as ns from 'callosum-client-tcp'
-
-const require = createRequire(import.meta.url)
-assert.strictEqual(typeof CallosumClient, 'function', 'default export is the constructor')
-assert.strictEqual(CallosumClient, require('callosum-client-tcp'), 'import and require give the same class')
-assert.strictEqual(ns.CallosumClient, CallosumClient, 'named export CallosumClient')
-const client = new CallosumClient()
-assert.strictEqual(client.MAX_SLOTS, 100)
-assert.strictEqual(client.getConnection(), undefined)
-if (typeof client.close === 'function') client.close()
-process.stdout.write(JSON.stringify({ ok: true }) + '\n')
-`
 
 // The type-test consumers (__test__/types/consumer.cts and .mts) are
 // compiled again in the installed project, against the installed types,
@@ -281,10 +129,8 @@ function assertTarball(files) {
 }
 
 function runScenario(appDir, expectNativeIn) {
-  fs.writeFileSync(path.join(appDir, 'scenario.cjs'), SCENARIO_CJS)
-  const { stdout } = run(process.execPath, ['scenario.cjs'], { cwd: appDir })
-  const res = JSON.parse(stdout.trim().split('\n').pop())
-  const native = res.native.map((f) => path.relative(appDir, f).replace(/\\/g, '/'))
+  tools.copySmoke(appDir)
+  const native = tools.runSmokeCjs(appDir)
   if (!native.some((f) => f.startsWith(expectNativeIn))) {
     throw new Error(`the addon loaded from ${native.join(', ') || 'nowhere'}, expected ${expectNativeIn}`)
   }
@@ -294,7 +140,6 @@ function runScenario(appDir, expectNativeIn) {
 function main() {
   log(`test:package for ${pkg.name}@${pkg.version} on ${platform.describePlatform()} (${ABI}), in ${tmp}`)
   const binaryName = platform.localBinaryName(ABI)
-  const platformDir = path.join(ROOT, 'npm', ABI)
 
   // 1. The binary of this tree, then both tarballs.
   const built = check(`build the addon for ${ABI} with cargo`, () => {
@@ -304,27 +149,15 @@ function main() {
 
   let main = null
   check('npm pack the main package', () => {
-    main = npmPack(ROOT)
+    main = tools.npmPack(ROOT, tmp)
     return `${main.filename}: ${main.size} bytes packed, ${main.unpackedSize} unpacked, ${main.entryCount} files`
   })
 
   let plat = null
-  if (!fs.existsSync(platformDir)) {
-    record(`platform package npm/${ABI}`, false, `no npm/${ABI}/ folder: this platform has no prebuilt package`)
-  } else if (built) {
-    check(`npm pack the platform package ${platform.platformPackageName(ABI)}`, () => {
-      const stage = path.join(tmp, 'platform-package')
-      fs.mkdirSync(stage)
-      for (const f of fs.readdirSync(platformDir)) fs.copyFileSync(path.join(platformDir, f), path.join(stage, f))
-      fs.copyFileSync(path.join(ROOT, binaryName), path.join(stage, binaryName))
-      const ppkg = JSON.parse(fs.readFileSync(path.join(stage, 'package.json'), 'utf8'))
-      if (ppkg.name !== platform.platformPackageName(ABI)) throw new Error(`npm/${ABI}/package.json is named ${ppkg.name}`)
-      if (ppkg.version !== pkg.version) throw new Error(`npm/${ABI} is version ${ppkg.version}, the package ${pkg.version}`)
-      if (ppkg.main !== binaryName) throw new Error(`npm/${ABI}/package.json main is ${ppkg.main}, expected ${binaryName}`)
-      plat = npmPack(stage)
-      const names = fileList(plat).map((f) => f.path)
-      if (!names.includes(binaryName)) throw new Error(`the platform tarball lacks ${binaryName}: ${names.join(', ')}`)
-      return `${plat.filename}: ${names.join(', ')}`
+  if (built) {
+    check(`npm pack the platform package ${tools.platformPackageName(ABI)}`, () => {
+      plat = tools.packPlatformPackage(ABI, path.join(ROOT, binaryName), tmp)
+      return `${plat.filename}: ${fileList(plat).map((f) => f.path).join(', ')}`
     })
   }
 
@@ -348,11 +181,10 @@ function main() {
     })
     if (ok) {
       check('require(): lease/return/displace over loopback, addon from the platform package', () =>
-        runScenario(app, `node_modules/${platform.platformPackageName(ABI)}/${binaryName}`),
+        runScenario(app, `node_modules/${tools.platformPackageName(ABI)}/${binaryName}`),
       )
       check('import (ESM): default and named export', () => {
-        fs.writeFileSync(path.join(app, 'scenario.mjs'), SCENARIO_MJS)
-        run(process.execPath, ['scenario.mjs'], { cwd: app })
+        tools.runSmokeMjs(app)
       })
       check('TypeScript: the type-test consumers compile against the installed package (tsc --noEmit)', () => {
         const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
