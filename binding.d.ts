@@ -3,8 +3,9 @@
 
 export declare class NativePool {
   /**
-   * A pool keeping at most `maxSlots` connections (a positive safe integer;
-   * `index.js` validates it with the user-facing error codes).
+   * A pool keeping at most `maxSlots` connections: a positive safe
+   * integer (TypeError `ERR_INVALID_ARG_TYPE` if not a number, RangeError
+   * `ERR_OUT_OF_RANGE` if out of range).
    */
   constructor(maxSlots: number)
   /** The id that names this pool in the control word of the entry points. */
@@ -25,9 +26,26 @@ export declare class NativePool {
  * that names the pool a call is for (see `fast.rs`). Made once per
  * environment.
  */
-export declare function entryPoints(): { lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer }
+export declare function entryPoints(): { lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer; __panic?(): void }
 
-/** Counts of a pool, for logging and metrics. */
+/**
+ * Every index, length, byte offset and result code of the memory a pool
+ * shares with JavaScript, by name (`shared.rs`): `lib/native.js` takes its
+ * layout from here.
+ */
+export declare function layout(): Record<string, number>
+
+/**
+ * For tests: a block laid out as a pool's, with a tag (a hash of the name,
+ * `shared::probe_tag`) at every named index of `io` and `meta`.
+ */
+export declare function layoutProbe(): ArrayBuffer
+
+/**
+ * Counts of a pool, for logging and metrics: a snapshot of its state, then
+ * its cumulative counters (monotonic, never reset; see
+ * `callosum_pool::Counters` for what each one counts).
+ */
 export interface NativeStats {
   maxSlots: number
   slotCount: number
@@ -37,4 +55,20 @@ export interface NativeStats {
   lowest?: number
   highest?: number
   closed: boolean
+  /** Idle entries lent by `lease` (an offer lent at once is not counted). */
+  leases: number
+  /** Lent entries taken back idle. */
+  returns: number
+  /** Lent entries taken back to be destroyed (displaced, or after close). */
+  returnsDestroyed: number
+  /** Offers kept, displacing or not. */
+  offersKept: number
+  /** The part of `offersKept` that displaced a kept entry. */
+  offersDisplacing: number
+  /** Offers refused: the pool was full of lower or equal slots, or closed. */
+  offersRefused: number
+  /** Entries removed (their socket died) while idle. */
+  droppedIdle: number
+  /** Entries removed while lent out (displaced ones included). */
+  droppedLeased: number
 }

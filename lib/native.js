@@ -7,62 +7,82 @@
 // `offer`, `flush`) take no arguments and return nothing: operands and results
 // travel through one shared buffer, and returned handles are queued there to
 // be applied by the next crossing. `release` and `remove` take their handle in
-// io[IO_HANDLE]. The layout mirrors src/shared.rs.
+// io[IO_HANDLE] and leave no result.
+//
+// The layout (every index, length and result code) is defined once, in
+// src/shared.rs, and read here from the addon's `layout()`: nothing is copied
+// by hand. __test__/native-layout.test.js checks both sides agree.
 //
 // The entry points are shared by every pool (one function object per call
 // site keeps it monomorphic however many pools there are): before each call,
 // the caller writes the pool's id into control[CONTROL_POOL].
+//
+// Errors: every entry point and NativePool method may throw an Error with a
+// `code`: ERR_CALLOSUM_POISONED once a call on that pool panicked (the pool
+// refuses every later call; other pools are unaffected), and, on bugs only,
+// ERR_CALLOSUM_REENTRANT or ERR_CALLOSUM_NATIVE (src/errors.rs lists them).
 
-const { NativePool, entryPoints } = require('../binding.js');
+const binding = require('../binding.js');
 
-// Float64Array `io` over bytes 0..64.
-const IO_SLOT = 0;
-const IO_LEASE = 1;
-const IO_HANDLE = 2;
-const IO_VICTIM = 3;
-const IO_VICTIM_SLOT = 4;
-const IO_VICTIM_LEASED = 5;
-const IO_LEN = 8;
+const { NativePool, entryPoints } = binding;
 
-// Int32Array `meta` from byte 64.
-const META_QUEUE_LEN = 0;
-const META_SLOT_COUNT = 1;
-const META_RESULT = 2;
-const META_QUEUE = 4;
-const QUEUE_CAP = 1024;
+// The names this package uses; an addon built from other sources that lacks
+// one of them is refused here rather than read as `undefined`.
+const NAMES = [
+  'IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED', 'IO_LEN',
+  'META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_QUEUE', 'META_LEN', 'QUEUE_CAP',
+  'IO_BYTE_OFFSET', 'META_BYTE_OFFSET', 'SHARED_BYTES',
+  'OFFER_KEPT', 'OFFER_FULL', 'OFFER_CLOSED', 'OFFER_BAD_SLOT',
+  'CONTROL_POOL', 'CONTROL_LEN',
+];
 
-// Results of `offer`.
-const OFFER_KEPT = 0;
-const OFFER_FULL = 1;
-const OFFER_CLOSED = 2;
+function readLayout() {
+  const layout = typeof binding.layout === 'function' ? binding.layout() : {};
+  const missing = NAMES.filter((name) => !Number.isSafeInteger(layout[name]));
+  if (missing.length !== 0) {
+    throw new Error(`callosum-client-tcp: the native addon does not match lib/native.js ` +
+      `(no ${missing.join(', ')} in its layout); rebuild the addon`);
+  }
+  const out = {};
+  for (const name of NAMES) out[name] = layout[name];
+  return Object.freeze(out);
+}
 
-// Handle states, as `remove` reports them (FREE: not in use).
+const L = readLayout();
+
+// Handle states of the client's own table (lib/client.js). Rust never reports
+// them: `remove` and `release` leave no result, the client knows the state.
 const FREE = 0;
 const IDLE = 1;
 const LEASED = 2;
 const DISPLACED = 3;
 
-const CONTROL_POOL = 0;
 const { lease, offer, flush, release, remove, control: controlBuffer } = entryPoints();
-const control = new Int32Array(controlBuffer);
+const control = new Int32Array(controlBuffer, 0, L.CONTROL_LEN);
+
+// Typed views of a block laid out as a pool's: `io` (Float64Array) and
+// `meta` (Int32Array: a lease of nothing reads -1).
+function views(buffer) {
+  if (buffer.byteLength !== L.SHARED_BYTES) {
+    throw new Error(`callosum-client-tcp: native layout mismatch (${buffer.byteLength} bytes, ` +
+      `expected ${L.SHARED_BYTES}); rebuild the addon`);
+  }
+  return {
+    io: new Float64Array(buffer, L.IO_BYTE_OFFSET, L.IO_LEN),
+    meta: new Int32Array(buffer, L.META_BYTE_OFFSET, L.META_LEN),
+  };
+}
 
 // A native pool and views of the memory it shares with JavaScript.
 function createNative(maxSlots) {
   const pool = new NativePool(maxSlots);
-  const buffer = pool.buffer();
-  const io = new Float64Array(buffer, 0, IO_LEN);
-  const meta = new Int32Array(buffer, IO_LEN * 8);
-  if (meta.length !== META_QUEUE + QUEUE_CAP) {
-    throw new Error(`callosum-client-tcp: native layout mismatch (${meta.length} slots); rebuild the addon`);
-  }
+  const { io, meta } = views(pool.buffer());
   return { pool, id: pool.id, io, meta };
 }
 
 module.exports = {
-  createNative,
-  lease, offer, flush, release, remove, control, CONTROL_POOL,
-  IO_SLOT, IO_LEASE, IO_HANDLE, IO_VICTIM, IO_VICTIM_SLOT, IO_VICTIM_LEASED,
-  META_QUEUE_LEN, META_SLOT_COUNT, META_RESULT, META_QUEUE, QUEUE_CAP,
-  OFFER_KEPT, OFFER_FULL, OFFER_CLOSED,
+  createNative, views,
+  lease, offer, flush, release, remove, control,
+  ...L,
   FREE, IDLE, LEASED, DISPLACED,
 };

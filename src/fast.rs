@@ -15,17 +15,15 @@
 //! One registry per thread means one per Node.js environment (the main
 //! thread, or a worker).
 
-use crate::shared::Core;
-use napi::sys;
+use crate::core::{Core, Refused};
+use crate::errors::{self, Class};
+use crate::shared::{CONTROL_LEN, CONTROL_POOL};
+use napi::{sys, Env};
 use std::cell::{RefCell, UnsafeCell};
 use std::ffi::{c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
-
-/// `control[CONTROL_POOL]`: the id of the pool the next call is for.
-pub const CONTROL_POOL: usize = 0;
-const CONTROL_LEN: usize = 4;
 
 /// The live pools of one thread, by id, and the control word. The entry
 /// points reach it through their data pointer (cheaper than a thread-local
@@ -88,12 +86,19 @@ pub fn unregister(id: u32) {
     });
 }
 
-type Entry = fn(&Core) -> Option<()>;
+type Entry = fn(&Core) -> Result<(), Refused>;
 
 /// Runs `entry` on the pool named by the control word. Results go to the
 /// pool's shared block, not to a return value: creating a JavaScript number
-/// costs a third of the whole crossing. An unknown pool, a reentrant call or
-/// a panic throws instead of corrupting anything or unwinding into V8.
+/// costs a third of the whole crossing. An unknown pool, a reentrant call, a
+/// poisoned pool or a panic throws (coded) instead of corrupting anything or
+/// unwinding into V8.
+///
+/// # Safety
+/// `env` and `info` must be those N-API passed to the callback being run,
+/// during that call, and the callback's data pointer must be null or a
+/// pointer made by `Rc::into_raw` of this thread's `Registry` that is still
+/// owned by the function being called (as `entry_points` sets up).
 unsafe fn dispatch(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -101,62 +106,88 @@ unsafe fn dispatch(
 ) -> sys::napi_value {
     let mut data: *mut c_void = ptr::null_mut();
     let mut argc = 0usize;
-    let got = sys::napi_get_cb_info(
-        env,
-        info,
-        &mut argc,
-        ptr::null_mut(),
-        ptr::null_mut(),
-        &mut data,
-    );
+    // SAFETY: `env` and `info` are this callback's (the caller's contract);
+    // with `argc` 0 N-API writes no argument, and the other out-pointers are
+    // null (not wanted) or point to a local.
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut data,
+        )
+    };
     if got != sys::Status::napi_ok || data.is_null() {
-        return throw(
-            env,
-            c"ERR_CALLOSUM_NATIVE",
-            c"native entry point called without its registry",
-        );
+        // SAFETY: `env` is live for this call.
+        return unsafe {
+            throw(
+                env,
+                errors::NATIVE,
+                "native entry point called without its registry",
+            )
+        };
     }
-    // SAFETY: `data` is the registry this function holds a strong reference
-    // to (released by its finalizer); JavaScript does not run during this call.
-    let registry = &*(data as *const Registry);
-    let id = (*registry.control.get())[CONTROL_POOL] as usize;
-    let outcome = (|| {
-        let pools = registry.pools.try_borrow().ok()?;
-        let core = pools.get(id)?.as_ref()?;
-        Some(catch_unwind(AssertUnwindSafe(|| entry(core))))
-    })();
-    match outcome {
-        Some(Ok(Some(()))) => ptr::null_mut(), // undefined
-        None => throw(
-            env,
-            c"ERR_CALLOSUM_NATIVE",
-            c"native pool id names no live pool",
-        ),
-        Some(Ok(None)) => throw(
-            env,
-            c"ERR_CALLOSUM_REENTRANT",
-            c"native pool called while already in a call",
-        ),
-        Some(Err(_)) => throw(
-            env,
-            c"ERR_CALLOSUM_NATIVE",
-            c"native pool panicked; this is a bug",
-        ),
+    // SAFETY: a non-null `data` is the `Rc<Registry>` pointer this function
+    // owns a strong reference to until its finalizer runs (the caller's
+    // contract), so the registry is alive for this call; it is only read
+    // through shared references.
+    let registry = unsafe { &*(data as *const Registry) };
+    // SAFETY: the control word is written by JavaScript only, and JavaScript
+    // does not run during this call: no write races with this read.
+    let id = unsafe { (*registry.control.get())[CONTROL_POOL] } as usize;
+    // The borrow of the registry's table lasts the call (no pool can be
+    // registered or dropped meanwhile: that takes JavaScript).
+    let pools = registry.pools.try_borrow();
+    let Some(core) = pools.as_ref().ok().and_then(|p| p.get(id)?.as_ref()) else {
+        // SAFETY: `env` is live for this call.
+        return unsafe { throw(env, errors::NATIVE, "native pool id names no live pool") };
+    };
+    // A panic in a pool is caught by `Core::with_queue`, which poisons it;
+    // this catch is the backstop that keeps any other unwind out of V8.
+    match catch_unwind(AssertUnwindSafe(|| entry(core))) {
+        Ok(Ok(())) => ptr::null_mut(), // undefined
+        Ok(Err(refused)) => {
+            let message = errors::refusal_message(core, refused);
+            // SAFETY: `env` is live for this call.
+            unsafe {
+                errors::throw_raw(env, Class::Error, errors::refusal_code(refused), &message)
+            };
+            ptr::null_mut()
+        }
+        // SAFETY: `env` is live for this call.
+        Err(_) => unsafe {
+            throw(
+                env,
+                errors::NATIVE,
+                "native entry point panicked outside a pool; this is a bug",
+            )
+        },
     }
 }
 
-unsafe fn throw(env: sys::napi_env, code: &CStr, msg: &CStr) -> sys::napi_value {
-    sys::napi_throw_error(env, code.as_ptr(), msg.as_ptr());
+/// Throws a coded `Error`; returns what a callback returns after a throw.
+///
+/// # Safety
+/// `env` must be the live environment of the current native call.
+unsafe fn throw(env: sys::napi_env, code: &CStr, message: &str) -> sys::napi_value {
+    // SAFETY: the caller's contract.
+    unsafe { errors::throw_raw(env, Class::Error, code, message) };
     ptr::null_mut()
 }
 
 macro_rules! entry_point {
     ($name:ident, $entry:expr) => {
+        /// # Safety
+        /// Called by N-API only, as a function made by `entry_points`.
         unsafe extern "C" fn $name(
             env: sys::napi_env,
             info: sys::napi_callback_info,
         ) -> sys::napi_value {
-            dispatch(env, info, $entry)
+            // SAFETY: N-API passes this callback's own `env` and `info`, and
+            // `entry_points` gave the function a registry as its data.
+            unsafe { dispatch(env, info, $entry) }
         }
     };
 }
@@ -166,33 +197,61 @@ entry_point!(offer_cb, |core| core.offer());
 entry_point!(flush_cb, |core| core.flush());
 entry_point!(release_cb, |core| core.release());
 entry_point!(remove_cb, |core| core.remove());
+entry_point!(panic_cb, |core| core.panic_for_tests());
 
+/// Drops one strong reference to a registry: the finalizer of each function
+/// and of the control buffer that `entry_points` made.
+///
+/// # Safety
+/// `hint` must come from `Rc::into_raw` of an `Rc<Registry>`, and this must
+/// be the one call that consumes it: each `Rc::into_raw` in `entry_points` is
+/// matched by exactly one call, either by N-API as the finalizer of the value
+/// that took ownership, or directly when making that value failed (then
+/// N-API never registered the finalizer). A second call with the same
+/// pointer would free the registry while others use it.
 unsafe extern "C" fn drop_registry(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-    drop(Rc::from_raw(hint as *const Registry));
+    // SAFETY: the caller's contract: `hint` is an owned, not yet consumed
+    // `Rc<Registry>` pointer.
+    drop(unsafe { Rc::from_raw(hint as *const Registry) });
 }
 
-fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+/// Turns a failed N-API status into a thrown `ERR_CALLOSUM_NATIVE`.
+fn check(env: &Env, status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(napi::Error::from_reason(format!(
-            "could not create {what} (napi status {status})"
-        )))
+        return Ok(());
     }
+    let message = format!("could not create {what} (napi status {status})");
+    Err(errors::throw(env, Class::Error, errors::NATIVE, &message))
 }
 
 /// Builds `{ lease, offer, flush, release, remove, control }` for this
-/// thread: JavaScript makes it once per environment.
+/// thread: JavaScript makes it once per environment. With
+/// `CALLOSUM_TEST_PANIC=1` in the environment, it also holds `__panic`, an
+/// entry point that panics inside the pool (for the poisoning test only;
+/// absent otherwise, so nothing else can reach it).
+///
+/// # Safety
+/// `env` must be the live environment of the current native call, on its
+/// thread.
 pub unsafe fn entry_points(env: sys::napi_env) -> napi::Result<sys::napi_value> {
+    // Live for this call: the caller's contract.
+    let live = Env::from_raw(env);
+    // In every N-API call below, `env` is live (the caller's contract),
+    // names are NUL-terminated literals and out-pointers point to locals.
     let mut object = ptr::null_mut();
-    check(sys::napi_create_object(env, &mut object), "object")?;
-    let entries: [(&CStr, sys::napi_callback); 5] = [
+    // SAFETY: see above.
+    let made = unsafe { sys::napi_create_object(env, &mut object) };
+    check(&live, made, "object")?;
+    let mut entries: Vec<(&CStr, sys::napi_callback)> = vec![
         (c"lease", Some(lease_cb)),
         (c"offer", Some(offer_cb)),
         (c"flush", Some(flush_cb)),
         (c"release", Some(release_cb)),
         (c"remove", Some(remove_cb)),
     ];
+    if std::env::var_os("CALLOSUM_TEST_PANIC").is_some_and(|v| v == "1") {
+        entries.push((c"__panic", Some(panic_cb)));
+    }
     let registry = current();
     // Each function and the control buffer own a strong reference to the
     // registry, dropped by their finalizers.
@@ -200,61 +259,87 @@ pub unsafe fn entry_points(env: sys::napi_env) -> napi::Result<sys::napi_value> 
     for (name, cb) in entries {
         let data = share();
         let mut func = ptr::null_mut();
-        let made = sys::napi_create_function(env, name.as_ptr(), -1, cb, data, &mut func);
+        // SAFETY: see above; `data` outlives the function (its finalizer
+        // drops it).
+        let made =
+            unsafe { sys::napi_create_function(env, name.as_ptr(), -1, cb, data, &mut func) };
         if made != sys::Status::napi_ok {
-            drop_registry(env, ptr::null_mut(), data);
-            check(made, "function")?;
+            // SAFETY: no function took `data`; this is its one consumer.
+            unsafe { drop_registry(env, ptr::null_mut(), data) };
+            check(&live, made, "function")?;
         }
-        check(
-            sys::napi_add_finalizer(env, func, data, Some(drop_registry), data, ptr::null_mut()),
-            "finalizer",
-        )?;
-        check(
-            sys::napi_set_named_property(env, object, name.as_ptr(), func),
-            "property",
-        )?;
+        // SAFETY: see above. From here the finalizer is the one consumer of
+        // `data`.
+        let finalizer = unsafe {
+            sys::napi_add_finalizer(env, func, data, Some(drop_registry), data, ptr::null_mut())
+        };
+        check(&live, finalizer, "finalizer")?;
+        // SAFETY: see above.
+        let set = unsafe { sys::napi_set_named_property(env, object, name.as_ptr(), func) };
+        check(&live, set, "property")?;
     }
     let hint = share();
     let mut buffer = ptr::null_mut();
-    let made = sys::napi_create_external_arraybuffer(
-        env,
-        registry.control.get() as *mut c_void,
-        std::mem::size_of::<[u32; CONTROL_LEN]>(),
-        Some(drop_registry),
-        hint,
-        &mut buffer,
-    );
+    // SAFETY: see above. The memory is the registry's control word, which
+    // lives as long as the registry; the buffer owns `hint`, a strong
+    // reference to it, dropped by the finalizer.
+    let made = unsafe {
+        sys::napi_create_external_arraybuffer(
+            env,
+            registry.control.get() as *mut c_void,
+            std::mem::size_of::<[u32; CONTROL_LEN]>(),
+            Some(drop_registry),
+            hint,
+            &mut buffer,
+        )
+    };
     if made != sys::Status::napi_ok {
-        drop_registry(env, ptr::null_mut(), hint);
-        check(made, "control buffer")?;
+        // SAFETY: no buffer took `hint`; this is its one consumer.
+        unsafe { drop_registry(env, ptr::null_mut(), hint) };
+        check(&live, made, "control buffer")?;
     }
-    check(
-        sys::napi_set_named_property(env, object, c"control".as_ptr(), buffer),
-        "property",
-    )?;
+    // SAFETY: see above.
+    let set = unsafe { sys::napi_set_named_property(env, object, c"control".as_ptr(), buffer) };
+    check(&live, set, "property")?;
     Ok(object)
 }
 
 /// The pool's own shared block as an external ArrayBuffer. The buffer holds
 /// a strong reference to the pool, dropped by its finalizer, so the memory
 /// outlives every view of it.
+///
+/// # Safety
+/// `env` must be the live environment of the current native call, on its
+/// thread.
 pub unsafe fn pool_buffer(env: sys::napi_env, core: &Rc<Core>) -> napi::Result<sys::napi_value> {
+    // Live for this call: the caller's contract.
+    let live = Env::from_raw(env);
+    /// # Safety
+    /// `hint` must be an `Rc<Core>` pointer from `Rc::into_raw`, consumed by
+    /// this call only (N-API calls a finalizer once).
     unsafe extern "C" fn release_core(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-        drop(Rc::from_raw(hint as *const Core));
+        // SAFETY: the contract above.
+        drop(unsafe { Rc::from_raw(hint as *const Core) });
     }
     let hint = Rc::into_raw(Rc::clone(core)) as *mut c_void;
     let mut buffer = ptr::null_mut();
-    let made = sys::napi_create_external_arraybuffer(
-        env,
-        core.shared_ptr() as *mut c_void,
-        std::mem::size_of::<crate::shared::Shared>(),
-        Some(release_core),
-        hint,
-        &mut buffer,
-    );
+    // SAFETY: `env` is live (the caller's contract); the memory is the
+    // core's block, which lives as long as the core, and the buffer owns
+    // `hint`, a strong reference to the core, until its finalizer runs.
+    let made = unsafe {
+        sys::napi_create_external_arraybuffer(
+            env,
+            core.shared_ptr() as *mut c_void,
+            std::mem::size_of::<crate::shared::Shared>(),
+            Some(release_core),
+            hint,
+            &mut buffer,
+        )
+    };
     if made != sys::Status::napi_ok {
-        drop(Rc::from_raw(hint as *const Core));
-        check(made, "shared buffer")?;
+        // SAFETY: no buffer took `hint`; this is its one consumer.
+        drop(unsafe { Rc::from_raw(hint as *const Core) });
+        check(&live, made, "shared buffer")?;
     }
     Ok(buffer)
 }

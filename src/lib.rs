@@ -1,18 +1,30 @@
 //! The napi-rs binding of the Callosum pool: one `NativePool` class owning one
-//! `callosum_pool::Pool`, numbers only across the boundary. The hot operations
-//! (lease, offer, release, remove, and applying queued returns) go through the
-//! raw entry points of `fast.rs`, shared by all pools; the rare ones are
-//! ordinary methods here.
+//! `callosum_pool::Pool` (through a `Core`, `core.rs`), numbers only across
+//! the boundary. The hot operations (lease, offer, release, remove, and
+//! applying queued returns) go through the raw entry points of `fast.rs`,
+//! shared by all pools; the rare ones are ordinary methods here. The memory
+//! both sides share, and every index and code in it, is defined once in
+//! `shared.rs` and handed to JavaScript by `layout()`. Errors are thrown with
+//! their `code` (`errors.rs` lists them).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod core;
+mod errors;
 mod fast;
 mod shared;
 
+use crate::core::Core;
+use errors::Class;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use shared::Core;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// Counts of a pool, for logging and metrics.
+/// Counts of a pool, for logging and metrics: a snapshot of its state, then
+/// its cumulative counters (monotonic, never reset; see
+/// `callosum_pool::Counters` for what each one counts).
 #[napi(object)]
 pub struct NativeStats {
     pub max_slots: f64,
@@ -23,6 +35,22 @@ pub struct NativeStats {
     pub lowest: Option<f64>,
     pub highest: Option<f64>,
     pub closed: bool,
+    /// Idle entries lent by `lease` (an offer lent at once is not counted).
+    pub leases: f64,
+    /// Lent entries taken back idle.
+    pub returns: f64,
+    /// Lent entries taken back to be destroyed (displaced, or after close).
+    pub returns_destroyed: f64,
+    /// Offers kept, displacing or not.
+    pub offers_kept: f64,
+    /// The part of `offersKept` that displaced a kept entry.
+    pub offers_displacing: f64,
+    /// Offers refused: the pool was full of lower or equal slots, or closed.
+    pub offers_refused: f64,
+    /// Entries removed (their socket died) while idle.
+    pub dropped_idle: f64,
+    /// Entries removed while lent out (displaced ones included).
+    pub dropped_leased: f64,
 }
 
 #[napi]
@@ -42,26 +70,62 @@ impl Drop for NativePool {
 /// that names the pool a call is for (see `fast.rs`). Made once per
 /// environment.
 #[napi(
-    ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer }"
+    ts_return_type = "{ lease(): void; offer(): void; flush(): void; release(): void; remove(): void; control: ArrayBuffer; __panic?(): void }"
 )]
 pub fn entry_points(env: Env) -> Result<napi::sys::napi_value> {
-    // SAFETY: `env` is the live environment of this call.
+    // SAFETY: the `Env` of a `#[napi]` function is the live environment of
+    // this call, on this thread.
     unsafe { fast::entry_points(env.raw()) }
+}
+
+/// Every index, length, byte offset and result code of the memory a pool
+/// shares with JavaScript, by name (`shared.rs`): `lib/native.js` takes its
+/// layout from here.
+#[napi(ts_return_type = "Record<string, number>")]
+pub fn layout() -> BTreeMap<&'static str, u32> {
+    shared::EXPORTED
+        .iter()
+        .map(|&(name, _, value)| (name, value))
+        .collect()
+}
+
+/// For tests: a block laid out as a pool's, with a tag (a hash of the name,
+/// `shared::probe_tag`) at every named index of `io` and `meta`.
+#[napi]
+pub fn layout_probe(env: &Env) -> Result<ArrayBuffer<'_>> {
+    ArrayBuffer::from_data(env, shared::probe_bytes())
 }
 
 #[napi]
 impl NativePool {
-    /// A pool keeping at most `maxSlots` connections (a positive safe integer;
-    /// `index.js` validates it with the user-facing error codes).
-    #[napi(constructor)]
-    pub fn new(max_slots: f64) -> Result<Self> {
+    /// A pool keeping at most `maxSlots` connections: a positive safe
+    /// integer (TypeError `ERR_INVALID_ARG_TYPE` if not a number, RangeError
+    /// `ERR_OUT_OF_RANGE` if out of range).
+    #[napi(constructor, ts_args_type = "maxSlots: number")]
+    pub fn new(env: Env, max_slots: Either<f64, Unknown<'_>>) -> Result<Self> {
+        let max_slots = match max_slots {
+            Either::A(n) => n,
+            Either::B(other) => {
+                let kind = other
+                    .get_type()
+                    .map_or("unknown".to_owned(), |t| t.to_string());
+                return Err(errors::throw(
+                    &env,
+                    Class::TypeError,
+                    errors::INVALID_ARG_TYPE,
+                    &format!("maxSlots must be a number, received a value of type {kind}"),
+                ));
+            }
+        };
         if !(max_slots >= 1.0
             && max_slots.fract() == 0.0
             && max_slots <= callosum_pool::MAX_SLOT as f64)
         {
-            return Err(Error::new(
-                Status::InvalidArg,
-                format!("maxSlots must be a positive safe integer, got {max_slots}"),
+            return Err(errors::throw(
+                &env,
+                Class::RangeError,
+                errors::OUT_OF_RANGE,
+                &format!("maxSlots must be a positive safe integer, received {max_slots}"),
             ));
         }
         let core = Rc::new(Core::new(max_slots as usize));
@@ -79,24 +143,27 @@ impl NativePool {
     /// queue of returned handles (layout in `shared.rs`).
     #[napi]
     pub fn buffer(&self, env: Env) -> Result<ArrayBuffer<'_>> {
-        // SAFETY: `env` is the live environment of this call; the value made
-        // is an ArrayBuffer.
-        unsafe {
-            let raw = fast::pool_buffer(env.raw(), &self.core)?;
-            ArrayBuffer::from_napi_value(env.raw(), raw)
+        if self.core.is_poisoned() {
+            return Err(self.refused(&env, core::Refused::Poisoned));
         }
+        // SAFETY: the `Env` of a `#[napi]` method is the live environment of
+        // this call, on this thread.
+        let raw = unsafe { fast::pool_buffer(env.raw(), &self.core)? };
+        // SAFETY: `raw` is a value of this environment, and an ArrayBuffer.
+        unsafe { ArrayBuffer::from_napi_value(env.raw(), raw) }
     }
 
     /// Closes the pool and returns the idle handles it freed.
     #[napi]
-    pub fn close(&self) -> Result<Vec<u32>> {
-        self.call(|pool| pool.close())
+    pub fn close(&self, env: Env) -> Result<Vec<u32>> {
+        self.call(&env, |pool| pool.close())
     }
 
     #[napi]
-    pub fn stats(&self) -> Result<NativeStats> {
-        self.call(|pool| {
+    pub fn stats(&self, env: Env) -> Result<NativeStats> {
+        self.call(&env, |pool| {
             let s = pool.stats();
+            let c = pool.counters();
             NativeStats {
                 max_slots: s.max_slots as f64,
                 slot_count: s.slot_count as u32,
@@ -106,16 +173,31 @@ impl NativePool {
                 lowest: s.lowest.map(|v| v as f64),
                 highest: s.highest.map(|v| v as f64),
                 closed: s.closed,
+                leases: c.leases as f64,
+                returns: c.returns as f64,
+                returns_destroyed: c.returns_destroyed as f64,
+                offers_kept: c.offers_kept as f64,
+                offers_displacing: c.offers_displacing as f64,
+                offers_refused: c.offers_refused as f64,
+                dropped_idle: c.dropped_idle as f64,
+                dropped_leased: c.dropped_leased as f64,
             }
         })
     }
 
-    fn call<R>(&self, f: impl FnOnce(&mut callosum_pool::Pool) -> R) -> Result<R> {
-        self.core.with_pool(|pool, _| f(pool)).ok_or_else(|| {
-            Error::new(
-                Status::GenericFailure,
-                "ERR_CALLOSUM_REENTRANT: native pool already in a call",
-            )
-        })
+    /// Runs `f` on the pool (after the queued returns), or throws why not.
+    fn call<R>(&self, env: &Env, f: impl FnOnce(&mut callosum_pool::Pool) -> R) -> Result<R> {
+        self.core
+            .with_pool(|pool, _| f(pool))
+            .map_err(|refused| self.refused(env, refused))
+    }
+
+    fn refused(&self, env: &Env, refused: core::Refused) -> Error {
+        errors::throw(
+            env,
+            Class::Error,
+            errors::refusal_code(refused),
+            &errors::refusal_message(&self.core, refused),
+        )
     }
 }

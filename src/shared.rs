@@ -1,199 +1,169 @@
-//! The memory a pool shares with JavaScript, and the pool that owns it.
+//! The memory a pool shares with JavaScript: its layout and result codes.
 //!
 //! A call into native code costs about as much as a whole get+return on a
 //! plain JavaScript heap, and every number argument costs more again. So the
 //! hot entry points take no arguments: JavaScript writes operands into this
 //! block, reads results from it, and queues returned handles here for the next
-//! crossing to apply. `index.js` mirrors the layout below; change both together.
+//! crossing to apply.
+//!
+//! Every index, length and code JavaScript uses is defined once, below, and
+//! exported by name through `layout()`: `lib/native.js` reads them from there
+//! and hard-codes none (`__test__/native-layout.test.js` checks both sides
+//! agree, operation by operation).
 
-use callosum_pool::{Handle, Offer, Pool, Release, State};
-use std::cell::{RefCell, UnsafeCell};
+use std::mem::{offset_of, size_of};
 
-/// Returned handles JavaScript may queue before it must flush.
-pub const QUEUE_CAP: usize = 1024;
+/// What a named constant is, for the layout probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An index into `Shared::io`.
+    Io,
+    /// An index into `Shared::meta`.
+    Meta,
+    /// An index into the control word (`fast.rs`).
+    Control,
+    /// A length, a byte offset or a result code.
+    Value,
+}
 
-/// `io` (a `Float64Array` over bytes 0..64): operands and results.
-pub const IO_SLOT: usize = 0; // offer: the slot offered
-pub const IO_LEASE: usize = 1; // offer: 1 = lend at once (a waiter takes it)
-pub const IO_HANDLE: usize = 2; // offer: the kept handle; release, remove: the handle
-pub const IO_VICTIM: usize = 3; // offer: the displaced handle, or -1
-pub const IO_VICTIM_SLOT: usize = 4; // offer: displaced slot, or the highest slot when full
-pub const IO_VICTIM_LEASED: usize = 5; // offer: 1 if the displaced entry is lent out
-pub const IO_LEN: usize = 8;
+/// Defines each constant once, and `EXPORTED`: every one of them by name, as
+/// `layout()` hands them to JavaScript.
+macro_rules! exported {
+    ($( $(#[$attr:meta])* $kind:ident $name:ident : $ty:ty = $value:expr; )*) => {
+        $( $(#[$attr])* pub const $name: $ty = $value; )*
 
-/// `meta` (a `Uint32Array` from byte 64): counters, then the return queue.
-pub const META_QUEUE_LEN: usize = 0; // written by JavaScript, reset by Rust
-pub const META_SLOT_COUNT: usize = 1; // written by Rust after every call
-pub const META_RESULT: usize = 2; // lease: the handle lent, or u32::MAX (-1 in an Int32Array); offer: its code
-pub const META_QUEUE: usize = 4; // first queued handle
-pub const META_LEN: usize = META_QUEUE + QUEUE_CAP;
+        /// Every constant of this module: (name, kind, value).
+        pub const EXPORTED: &[(&str, Kind, u32)] = &[
+            $( (stringify!($name), Kind::$kind, $name as u32), )*
+        ];
+    };
+}
 
-/// Result codes of `offer`.
-pub const OFFER_KEPT: u32 = 0;
-pub const OFFER_FULL: u32 = 1;
-pub const OFFER_CLOSED: u32 = 2;
-pub const OFFER_BAD_SLOT: u32 = 3;
+exported! {
+    /// Returned handles JavaScript may queue before it must flush.
+    Value QUEUE_CAP: usize = 1024;
 
+    // `io`, a `Float64Array` at the start of the block: operands and results.
+    /// offer: the slot offered.
+    Io IO_SLOT: usize = 0;
+    /// offer: 1 = lend at once (a waiter takes it).
+    Io IO_LEASE: usize = 1;
+    /// offer: the kept handle; release, remove: the handle.
+    Io IO_HANDLE: usize = 2;
+    /// offer: the displaced handle, or -1.
+    Io IO_VICTIM: usize = 3;
+    /// offer: the displaced slot, or the highest slot when refused as full.
+    Io IO_VICTIM_SLOT: usize = 4;
+    /// offer: 1 if the displaced entry is lent out.
+    Io IO_VICTIM_LEASED: usize = 5;
+    Value IO_LEN: usize = 8;
+
+    // `meta`, an `Int32Array` after `io`: counters, then the return queue.
+    /// Written by JavaScript, reset by Rust.
+    Meta META_QUEUE_LEN: usize = 0;
+    /// Written by Rust after every call.
+    Meta META_SLOT_COUNT: usize = 1;
+    /// lease: the handle lent, or u32::MAX (-1 in an Int32Array) if none;
+    /// offer: its code (`OFFER_*`). release and remove leave nothing here.
+    Meta META_RESULT: usize = 2;
+    /// The first queued handle.
+    Meta META_QUEUE: usize = 4;
+    Value META_LEN: usize = META_QUEUE + QUEUE_CAP;
+
+    /// Byte offsets and size of the block, for the views over it.
+    Value IO_BYTE_OFFSET: usize = offset_of!(Shared, io);
+    Value META_BYTE_OFFSET: usize = offset_of!(Shared, meta);
+    Value SHARED_BYTES: usize = size_of::<Shared>();
+
+    // Result codes of `offer`.
+    Value OFFER_KEPT: u32 = 0;
+    Value OFFER_FULL: u32 = 1;
+    Value OFFER_CLOSED: u32 = 2;
+    /// `io[IO_SLOT]` is not a non-negative safe integer.
+    Value OFFER_BAD_SLOT: u32 = 3;
+
+    /// `control[CONTROL_POOL]`: the id of the pool the next call is for.
+    Control CONTROL_POOL: usize = 0;
+    Value CONTROL_LEN: usize = 4;
+}
+
+/// The block itself. `repr(C)`: JavaScript's views depend on the field order.
 #[repr(C)]
 pub struct Shared {
     pub io: [f64; IO_LEN],
     pub meta: [u32; META_LEN],
 }
 
-/// One pool and its shared block. Lives in an `Rc`, so the block's address is
-/// stable for as long as JavaScript holds a view of it.
-pub struct Core {
-    pool: RefCell<Pool>,
-    shared: UnsafeCell<Shared>,
+impl Shared {
+    pub fn new() -> Self {
+        Self {
+            io: [0.0; IO_LEN],
+            meta: [0; META_LEN],
+        }
+    }
 }
 
-impl Core {
-    pub fn new(max_slots: usize) -> Self {
-        Self {
-            pool: RefCell::new(Pool::new(max_slots)),
-            shared: UnsafeCell::new(Shared {
-                io: [0.0; IO_LEN],
-                meta: [0; META_LEN],
-            }),
+/// The tag the layout probe writes at a named index: a hash of the name, so
+/// JavaScript can compute it too and check that its index for a name is the
+/// one Rust writes at (`__test__/native-layout.test.js` mirrors it).
+pub fn probe_tag(name: &str) -> u32 {
+    let h = name
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    h % 1_000_000 + 1
+}
+
+/// A block with `probe_tag(name)` at every named `io` and `meta` index and
+/// zero elsewhere, as bytes (for tests: see `layoutProbe` in lib.rs).
+pub fn probe_bytes() -> Vec<u8> {
+    let mut block = Shared::new();
+    for &(name, kind, index) in EXPORTED {
+        match kind {
+            Kind::Io => block.io[index as usize] = f64::from(probe_tag(name)),
+            Kind::Meta => block.meta[index as usize] = probe_tag(name),
+            Kind::Control | Kind::Value => {}
+        }
+    }
+    let mut bytes = vec![0u8; SHARED_BYTES];
+    for (i, v) in block.io.iter().enumerate() {
+        let at = IO_BYTE_OFFSET + i * size_of::<f64>();
+        bytes[at..at + size_of::<f64>()].copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, v) in block.meta.iter().enumerate() {
+        let at = META_BYTE_OFFSET + i * size_of::<u32>();
+        bytes[at..at + size_of::<u32>()].copy_from_slice(&v.to_ne_bytes());
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_indices_are_distinct_and_in_bounds() {
+        for kind in [Kind::Io, Kind::Meta, Kind::Control] {
+            let len = match kind {
+                Kind::Io => IO_LEN,
+                Kind::Meta => META_QUEUE + 1,
+                _ => CONTROL_LEN,
+            };
+            let mut seen = Vec::new();
+            for &(name, k, index) in EXPORTED {
+                if k == kind {
+                    assert!((index as usize) < len, "{name} out of bounds");
+                    assert!(!seen.contains(&index), "{name} shares its index");
+                    seen.push(index);
+                }
+            }
         }
     }
 
-    pub fn shared_ptr(&self) -> *mut Shared {
-        self.shared.get()
-    }
-
-    /// Borrows the shared block.
-    ///
-    /// # Safety
-    /// JavaScript runs on this thread only between native calls, so nothing
-    /// else touches the block while the returned borrow lives; callers keep
-    /// it within one native call and never hold two at once.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn shared(&self) -> &mut Shared {
-        &mut *self.shared.get()
-    }
-
-    /// Applies the returns JavaScript queued since the last crossing, then
-    /// runs `f`, then publishes the slot count. Every entry point goes through
-    /// here, so the pool is always up to date before it decides anything.
-    pub fn with_pool<R>(&self, f: impl FnOnce(&mut Pool, &mut [f64; IO_LEN]) -> R) -> Option<R> {
-        self.with_queue(|pool, queued, io| {
-            for &h in queued {
-                // JavaScript queues only handles it lent out and that were
-                // neither displaced nor closed since; anything else is refused
-                // by `release` rather than trusted.
-                let _ = pool.release(h);
-            }
-            f(pool, io)
-        })
-    }
-
-    /// Hands `f` the pool and the queued returns, then empties the queue and
-    /// publishes the slot count. `None` on a reentrant call.
-    fn with_queue<R>(
-        &self,
-        f: impl FnOnce(&mut Pool, &[Handle], &mut [f64; IO_LEN]) -> R,
-    ) -> Option<R> {
-        let mut pool = self.pool.try_borrow_mut().ok()?;
-        // SAFETY: see `shared`; this is the only borrow during this call.
-        let Shared { io, meta } = unsafe { self.shared() };
-        let queued = (meta[META_QUEUE_LEN] as usize).min(QUEUE_CAP);
-        let out = f(&mut pool, &meta[META_QUEUE..META_QUEUE + queued], io);
-        meta[META_QUEUE_LEN] = 0;
-        meta[META_SLOT_COUNT] = pool.slot_count() as u32;
-        Some(out)
-    }
-
-    /// `lease`: applies the queued returns and lends the lowest idle handle
-    /// (or none: -1).
-    pub fn lease(&self) -> Option<()> {
-        let lent = self.with_queue(|pool, queued, _| pool.release_all_then_lease(queued))?;
-        self.set_result(lent.unwrap_or(u32::MAX));
-        Some(())
-    }
-
-    /// `flush`: applies the queued returns.
-    pub fn flush(&self) -> Option<()> {
-        self.with_pool(|_, _| ())
-    }
-
-    /// `release`: takes back the handle in `io[IO_HANDLE]`: 0 idle again,
-    /// 1 destroy its socket (displaced, or the pool is closed), -1 not lent.
-    pub fn release(&self) -> Option<()> {
-        self.decide(
-            |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.release(h)) {
-                Some(Ok(Release::Idle)) => 0,
-                Some(Ok(Release::Destroy)) => 1,
-                _ => u32::MAX,
-            },
-        )
-    }
-
-    /// `remove`: forgets the handle in `io[IO_HANDLE]`, whose socket died.
-    /// Returns the state it was in, or 0 (free) if it was not in use.
-    pub fn remove(&self) -> Option<()> {
-        self.decide(
-            |pool, io| match handle_from(io[IO_HANDLE]).map(|h| pool.remove(h)) {
-                Some(Ok(state)) => state_code(state),
-                _ => 0,
-            },
-        )
-    }
-
-    /// Runs `f` as `with_pool` does and leaves its code in `META_RESULT`.
-    fn decide(&self, f: impl FnOnce(&mut Pool, &mut [f64; IO_LEN]) -> u32) -> Option<()> {
-        let code = self.with_pool(f)?;
-        self.set_result(code);
-        Some(())
-    }
-
-    fn set_result(&self, value: u32) {
-        // SAFETY: see `shared`; called after the call's borrow ended.
-        unsafe { self.shared().meta[META_RESULT] = value };
-    }
-
-    /// `offer`: reads `io[IO_SLOT]` and `io[IO_LEASE]`, writes the decision.
-    pub fn offer(&self) -> Option<()> {
-        self.decide(|pool, io| {
-            let slot = io[IO_SLOT];
-            if !(slot >= 0.0 && slot.fract() == 0.0 && slot <= callosum_pool::MAX_SLOT as f64) {
-                return OFFER_BAD_SLOT;
-            }
-            match pool.offer(slot as u64, io[IO_LEASE] != 0.0) {
-                Ok(Offer::Kept { handle, displaced }) => {
-                    io[IO_HANDLE] = handle as f64;
-                    match displaced {
-                        Some(d) => {
-                            io[IO_VICTIM] = d.handle as f64;
-                            io[IO_VICTIM_SLOT] = d.slot as f64;
-                            io[IO_VICTIM_LEASED] = d.was_leased as u8 as f64;
-                        }
-                        None => io[IO_VICTIM] = -1.0,
-                    }
-                    OFFER_KEPT
-                }
-                Ok(Offer::Full { highest }) => {
-                    io[IO_VICTIM_SLOT] = highest as f64;
-                    OFFER_FULL
-                }
-                Ok(Offer::Closed) => OFFER_CLOSED,
-                Err(_) => OFFER_BAD_SLOT,
-            }
-        })
-    }
-}
-
-/// A handle as JavaScript passes it: a non-negative integer number.
-fn handle_from(value: f64) -> Option<Handle> {
-    (value >= 0.0 && value <= Handle::MAX as f64 && value.fract() == 0.0).then_some(value as Handle)
-}
-
-/// Handle states as JavaScript sees them (lib/native.js).
-fn state_code(state: State) -> u32 {
-    match state {
-        State::Free => 0,
-        State::Idle => 1,
-        State::Leased => 2,
-        State::Displaced => 3,
+    #[test]
+    fn probe_tags_differ() {
+        let mut tags: Vec<u32> = EXPORTED.iter().map(|e| probe_tag(e.0)).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        assert_eq!(tags.len(), EXPORTED.len());
     }
 }
