@@ -47,8 +47,8 @@ class Registry {
     return this.byKey.get(Registry.key(socket.remotePort, socket.localPort));
   }
 
-  // Forgets connections closed on both... on the server side long ago; a client
-  // socket that outlives them holds its record itself.
+  // Forgets connections closed on the server side long ago; a client socket
+  // that outlives its record's entry here holds the record itself.
   sweep(now, ageMs) {
     for (const [key, rec] of this.byKey) {
       if (rec.serverGoneAt !== undefined && now - rec.serverGoneAt > ageMs) this.byKey.delete(key);
@@ -174,7 +174,12 @@ class ChaosServer extends EventEmitter {
     socket.setEncoding('latin1');
     socket.on('data', (text) => this.onData(rec, text));
 
-    const plan = this.plans.length > 0 ? this.plans.shift() : null;
+    // A plan may shape several connections in a row (`count`).
+    let plan = null;
+    if (this.plans.length > 0) {
+      plan = this.plans[0];
+      if (plan.count === undefined || --plan.count <= 0) this.plans.shift();
+    }
     rec.plan = plan;
     this.greet(rec, plan);
   }
@@ -268,6 +273,7 @@ class ChaosServer extends EventEmitter {
     if (rec.serverClosedAt !== undefined) return;
     rec.serverClosedAt = this.now();
     rec.closedHow = how;
+    this.emit('server-close', rec);
     // Not a server timer: it must fire even after shutdown() (it only writes
     // to the record), and it is short.
     setTimeout(() => setImmediate(() => {

@@ -12,7 +12,7 @@
 const { parseArgs } = require('node:util');
 const os = require('node:os');
 const { performance } = require('node:perf_hooks');
-const CallosumClient = require('..');
+const path = require('node:path');
 const { seededRandom } = require('../examples/seeded-random.js');
 const { ChaosServer, Registry } = require('./chaos-server.js');
 const { makeSchedule, runSchedule } = require('./chaos.js');
@@ -41,10 +41,12 @@ function options() {
       'misuse-rate': { type: 'string', default: '100' },
       'paused-share': { type: 'string', default: '0.25' },
       'acquire-share': { type: 'string', default: '0.5' },
+      'light-share': { type: 'string', default: '0.33' },
       'double-return-rate': { type: 'string', default: '0.003' },
       'client-destroy-rate': { type: 'string', default: '0.002' },
       'client-end-rate': { type: 'string', default: '0.001' },
       'request-timeout': { type: 'string', default: '3000' },
+      package: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -52,8 +54,8 @@ function options() {
   if (values.help) {
     console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
       '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
-      '  [--acquire-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
-      '  [--request-timeout MS] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED)');
+      '  [--acquire-share P] [--light-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
+      '  [--request-timeout MS] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
     process.exit(0);
   }
   const preset = values.short ? PRESETS.short : PRESETS.full;
@@ -74,11 +76,14 @@ function options() {
     misuseRate: num(values['misuse-rate']),
     pausedShare: num(values['paused-share']),
     acquireShare: num(values['acquire-share']),
+    lightShare: num(values['light-share']),
     doubleReturnRate: num(values['double-return-rate']),
     clientDestroyRate: num(values['client-destroy-rate']),
     clientEndRate: num(values['client-end-rate']),
     requestTimeout: num(values['request-timeout']),
     quiet: values.quiet,
+    // Another build of the package (e.g. an older commit) to soak instead.
+    package: path.resolve(__dirname, '..', values.package ?? process.env.SOAK_PACKAGE ?? '.'),
   };
   const seedText = values.seed ?? process.env.SOAK_SEED;
   const seed = seedText === undefined ? (Date.now() ^ (process.pid << 16)) >>> 0 : num(seedText) >>> 0;
@@ -87,6 +92,7 @@ function options() {
 
 async function main() {
   const { opts, seed } = options();
+  const CallosumClient = require(opts.package);
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -94,7 +100,7 @@ async function main() {
   const counters = new Counters();
   const faults = {}; // by kind, counted where they take effect
   const registry = new Registry();
-  const tracker = new Tracker({ violations, now, registry, deadKeptMs: 1000, halfOpenMs: 5000 });
+  const tracker = new Tracker({ violations, counters, now, registry, deadKeptMs: 1000, halfOpenMs: 5000 });
   const sampler = new Sampler();
   const load = { start: os.loadavg(), end: null };
 
@@ -109,13 +115,14 @@ async function main() {
 
   sampler.begin();
   const fdsBefore = openFds();
-  log(`callosum soak: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
+  log(`callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
 
   // Servers.
   const servers = [];
   for (let i = 0; i < opts.servers; i++) {
     const server = new ChaosServer({ name: `s${i}`, registry, counters: faults, now });
     server.on('error', (err) => violations.add('server-error', `${server.name}: ${safeMessage(err)}`));
+    server.on('server-close', (rec) => tracker.onServerClose(rec));
     await server.listen();
     servers.push(server);
   }
@@ -131,6 +138,8 @@ async function main() {
     }));
   }
   for (const c of clients) c.start();
+  const light = clients.filter((c) => c.light);
+  opts.profile = `${clients.length - light.length} busy clients x ${opts.workers} workers, ${light.length} light (1-2 workers, thinking)`;
 
   // Chaos: from 2 s (pools filled) to 3 s before the end (delayed closes finish).
   const durationMs = opts.seconds * 1000;
@@ -230,8 +239,7 @@ async function main() {
     violations.add('fds-left', `${sampler.end.fds} descriptors open at the end, ${fdsBefore} before the servers started`);
   }
 
-  const servers2 = servers.map((s) => ({ acceptedTotal: s.accepted }));
-  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers: servers2, load }));
+  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers, load }));
   const warnings = counters.entries('warning');
   if (warnings.length > 0) console.log(`process warnings: ${warnings.map(([k, v]) => `${k} x${v}`).join(', ')}`);
   process.exitCode = violations.total === 0 ? 0 : 1;

@@ -64,8 +64,9 @@ function alive(socket) {
 }
 
 class Tracker {
-  constructor({ violations, now, registry, deadKeptMs, halfOpenMs }) {
+  constructor({ violations, counters, now, registry, deadKeptMs, halfOpenMs }) {
     this.v = violations;
+    this.counters = counters;
     this.now = now;
     this.registry = registry;
     this.deadKeptMs = deadKeptMs;
@@ -107,7 +108,11 @@ class Tracker {
     if (socket[kLeases] !== undefined) return; // seen already
     socket[kLeases] = 0;
     if (rec === undefined) this.untracked++;
-    else socket[kRecord] = rec;
+    else {
+      socket[kRecord] = rec;
+      rec.clientSocket = socket;
+      if (rec.trailing !== null) this.counters.add('exposure', 'kept with bytes after the slot line');
+    }
     sc.kept.add(socket);
     this.kept++;
   }
@@ -142,6 +147,24 @@ class Tracker {
     }
     if (lent._slot > min) {
       this.v.add('not-lowest', `client ${sc.index} ${api}: lent slot ${lent._slot} while slot ${min} was idle and alive`);
+    }
+  }
+
+  // The server closed its end of a connection (ChaosServer 'server-close').
+  // Counts how often the soak makes the faults it looks for.
+  onServerClose(rec) {
+    const s = rec.clientSocket;
+    if (s === undefined || !alive(s)) return;
+    const idle = s._leased !== true && !this.holders.has(s);
+    if (!idle) return;
+    if (s[kLeases] === 0) {
+      this.counters.add('exposure', rec.trailing !== null
+        ? 'server closed a kept idle socket never lent, bytes unread'
+        : 'server closed a kept idle socket never lent');
+    } else {
+      this.counters.add('exposure', s[kReturnedPaused]
+        ? 'server closed a kept idle socket returned paused'
+        : 'server closed a kept idle socket returned flowing');
     }
   }
 

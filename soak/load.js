@@ -25,6 +25,11 @@ class SoakClient {
     this.stopping = false;
     this.nextRequest = 0;
     this.workers = [];
+    // A light client (one or two workers that pause between requests) keeps
+    // idle sockets, some never lent: where a dead idle socket would hide.
+    this.light = this.random() < opts.lightShare;
+    this.workerCount = this.light ? 1 + Math.floor(this.random() * 2) : opts.workers;
+    this.thinkMs = this.light ? 5 + Math.floor(this.random() * 36) : 0;
 
     const client = new CallosumClient({ MAX_SLOTS: opts.maxSlots });
     this.client = client;
@@ -53,7 +58,7 @@ class SoakClient {
   }
 
   start() {
-    for (let w = 0; w < this.opts.workers; w++) this.workers.push(this.work());
+    for (let w = 0; w < this.workerCount; w++) this.workers.push(this.work());
   }
 
   async stop() {
@@ -107,7 +112,8 @@ class SoakClient {
       const id = `${this.index}.${this.nextRequest++}`;
       const outcome = await this.request(socket, id);
       counters.add(api, outcome);
-      await this.giveBack(socket, outcome, api);
+      this.giveBack(socket, outcome, api);
+      if (this.thinkMs > 0) await sleep(Math.floor(random() * this.thinkMs));
     }
   }
 
@@ -169,7 +175,7 @@ class SoakClient {
     });
   }
 
-  async giveBack(socket, outcome, api) {
+  giveBack(socket, outcome, api) {
     const { random, opts, counters, client, tracker } = this;
     if (outcome !== 'ok' && outcome !== 'peer ended' && outcome !== 'closed' && outcome !== 'socket error') {
       // Out of step with the server: a careful user closes it.

@@ -92,7 +92,7 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const apis = ['get', 'acquire'];
   const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
   push('');
-  push(`callosum soak: seed ${seed}, ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
+  push(`callosum soak: seed ${seed}, ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
   push(`load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
   push('');
   push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
@@ -106,7 +106,9 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   push('faults injected:');
   const faultRows = [...Object.entries(faults).sort((a, b) => b[1] - a[1]), ...counters.entries('fault')];
   push(table(faultRows));
-  push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.acceptedTotal, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
+  push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.accepted, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
+  push('  how often the faults looked for were set up (idle sockets whose server closed them):');
+  push(table(counters.entries('exposure'), '    '));
   push('');
   push(`misuse calls: ${n(misuse.total + counters.total('misuse'))}`);
   push(table([...misuse.calls].sort((a, b) => b[1] - a[1]).concat(counters.entries('misuse'))));
