@@ -1,110 +1,70 @@
 'use strict'
 
-// The native addon loader. Hand-written (`npm run build` runs
-// `napi build --no-js`, so it is never regenerated). index.js requires it and
-// uses whatever the addon exports: this file re-exports the addon object as is.
+// The native addon. binding.generated.js is the loader the napi-rs CLI
+// generates (`npm run build`: napi build --platform --js binding.generated.js);
+// it looks for NAPI_RS_NATIVE_LIBRARY_PATH, then a local
+// `callosum-client-tcp.<platform>.node` (npm run build, or the source build of
+// scripts/install.js), then the prebuilt package
+// `callosum-client-tcp-<platform>`. This wrapper adds two things only:
 //
-// Looks, in order, for:
-//   0. NAPI_RS_NATIVE_LIBRARY_PATH, when set (an explicit override, as in the
-//      loaders napi-rs generates);
-//   1. a locally built binary next to package.json,
-//      `callosum-client-tcp.<platform-arch-abi>.node` (`npm run build`, or the
-//      source build that `npm install` runs when no prebuilt binary fits);
-//   2. the prebuilt platform package `callosum-client-tcp-<platform-arch-abi>`
-//      (an optional dependency of the published package);
-// and otherwise throws an Error (code ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND)
-// that names the platform and says how to build from source.
+// - The version check of the prebuilt package is on unless
+//   NAPI_RS_ENFORCE_VERSION_CHECK=0. Generated loaders check only when the
+//   variable is set; here the JavaScript and the binary share a memory layout
+//   and a call protocol, and a binary from another release could lend the
+//   wrong socket instead of failing. An explicit value means what it means in
+//   every napi-rs package ('0' off, anything else on): only the default is
+//   stricter.
+// - When nothing loads, an Error with code ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND
+//   that lists what was tried and says how to build from source (the
+//   generated loader's own error is its `cause`).
 
-const { existsSync } = require('fs')
-const { join } = require('path')
-const platform = require('./scripts/platform.js')
-
-const pkg = require('./package.json')
-const abi = platform.platformArchABI()
-const localPath = join(__dirname, platform.localBinaryName(abi))
-const packageName = platform.platformPackageName(abi)
-const attempts = []
-
-function loadLocal() {
-  if (!existsSync(localPath)) {
-    attempts.push(`${localPath}: not found`)
-    return null
-  }
-  try {
-    return require(localPath)
-  } catch (e) {
-    attempts.push(`${localPath}: failed to load: ${e.message}`)
-    return null
-  }
+const env = process.env
+const defaultCheck = env.NAPI_RS_ENFORCE_VERSION_CHECK === undefined
+if (defaultCheck) env.NAPI_RS_ENFORCE_VERSION_CHECK = '1'
+try {
+  module.exports = require('./binding.generated.js')
+} catch (e) {
+  throw notFound(e)
+} finally {
+  if (defaultCheck) delete env.NAPI_RS_ENFORCE_VERSION_CHECK
 }
 
-function loadPackage() {
-  let binding
-  try {
-    binding = require(packageName)
-  } catch (e) {
-    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${packageName}'`)) {
-      attempts.push(`${packageName}: not installed`)
-    } else {
-      attempts.push(`${packageName}: failed to load: ${e.message}`)
-    }
-    return null
-  }
-  let version = null
-  try {
-    version = require(`${packageName}/package.json`).version
-  } catch {
-    // A package without a readable package.json: accept the binary.
-  }
-  if (version !== null && version !== pkg.version && process.env.NAPI_RS_ENFORCE_VERSION_CHECK !== '0') {
-    attempts.push(
-      `${packageName}: version ${version} does not match ${pkg.name} ${pkg.version} ` +
-        '(reinstall so both come from the same release, or set NAPI_RS_ENFORCE_VERSION_CHECK=0 to use it anyway)',
-    )
-    return null
-  }
-  return binding
-}
-
-function notFound() {
-  const prebuilt = platform.prebuiltPlatforms(pkg)
-  const hasPrebuilt = prebuilt.includes(abi)
+function notFound(cause) {
+  const pkg = require('./package.json')
+  const tried = []
+  for (let e = cause && cause.cause; e; e = e.cause) tried.unshift(String(e.message).split('\n')[0])
+  if (tried.length === 0) tried.push(String(cause && cause.message).split('\n')[0])
+  // napi-rs's names for this platform, as the generated loader tried them:
+  // `callosum-client-tcp.linux-x64-gnu.node` and `callosum-client-tcp-linux-x64-gnu`.
+  const local = tried.map((t) => /(callosum-client-tcp\.([\w-]+)\.node)/.exec(t)).find(Boolean)
+  const platform = local ? local[2] : `${process.platform}-${process.arch}`
+  const packageName = `${pkg.name}-${platform}`
+  const prebuilt = Object.keys(pkg.optionalDependencies || {}).map((p) => p.slice(pkg.name.length + 1))
   const lines = [
-    `${pkg.name}: no native addon could be loaded for ${platform.describePlatform()} ` +
-      `(platform ${process.platform}, arch ${process.arch}, napi name ${abi}).`,
+    `${pkg.name}: no native addon could be loaded for ${platform} (platform ${process.platform}, arch ${process.arch}).`,
     'Tried:',
-    ...attempts.map((a) => `  - ${a}`),
-    hasPrebuilt
+    ...tried.map((t) => `  - ${t}`),
+    prebuilt.includes(platform)
       ? `A prebuilt binary exists for this platform in the package ${packageName}, an optional dependency: ` +
         'reinstall without --omit=optional / --no-optional, and delete package-lock.json and node_modules first ' +
         'if the lock file was made on another platform (npm/cli#4828).'
-      : `No prebuilt binary is published for ${abi} (prebuilt: ${prebuilt.join(', ')}).`,
-    'To build it from source, install Rust and cargo (https://rustup.rs), then run in ' +
-      `${__dirname}:`,
+      : `No prebuilt binary is published for ${platform}${prebuilt.length ? ` (prebuilt: ${prebuilt.join(', ')})` : ''}.`,
+    ...(tried.some((t) => t.includes('version mismatch'))
+      ? [
+          'The prebuilt package comes from another release than this one: reinstall so both come from the same ' +
+            'release, or set NAPI_RS_ENFORCE_VERSION_CHECK=0 to use it anyway.',
+        ]
+      : []),
+    `To build it from source, install Rust and cargo (https://rustup.rs), then run in ${__dirname}:`,
     '  node scripts/install.js',
-    `or, from your project: npm rebuild ${pkg.name}` +
-      ' (this builds with `cargo build --release -p callosum-client-tcp` and copies the library to ' +
-      `${platform.localBinaryName(abi)}).`,
+    `or, from your project: npm rebuild ${pkg.name} (cargo builds it and the library is copied to ` +
+      `${local ? local[1] : `${pkg.name}.<platform>.node`}).`,
     `If npm skipped the package's install script (allowScripts), approve it first: npm install-scripts approve ${pkg.name}`,
   ]
-  const err = new Error(lines.join('\n'))
+  const err = new Error(lines.join('\n'), { cause })
   err.code = 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'
-  err.platform = abi
-  err.attempts = attempts.slice()
+  err.platform = platform
+  err.localFile = local ? local[1] : null
+  err.attempts = tried
   return err
 }
-
-let nativeBinding = null
-if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
-  try {
-    nativeBinding = require(process.env.NAPI_RS_NATIVE_LIBRARY_PATH)
-  } catch (e) {
-    attempts.push(`NAPI_RS_NATIVE_LIBRARY_PATH=${process.env.NAPI_RS_NATIVE_LIBRARY_PATH}: failed to load: ${e.message}`)
-  }
-} else {
-  nativeBinding = loadLocal() || loadPackage()
-}
-
-if (!nativeBinding) throw notFound()
-
-module.exports = nativeBinding
