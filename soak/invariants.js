@@ -17,6 +17,7 @@
 //   and not held.
 
 const net = require('node:net');
+const { types } = require('node:util');
 
 const kRecord = Symbol('soak.record'); // the server's record of the connection
 const kLeases = Symbol('soak.leases'); // times lent
@@ -59,6 +60,12 @@ function safeMessage(err) {
   }
 }
 
+// A net.Socket, asked without running any trap of a hostile Proxy (the
+// soak's own bookkeeping must not throw where the pool must not).
+function isRealSocket(value) {
+  return typeof value === 'object' && value !== null && !types.isProxy(value) && value instanceof net.Socket;
+}
+
 function alive(socket) {
   return socket.destroyed !== true && socket._destroyed !== true;
 }
@@ -98,13 +105,13 @@ class Tracker {
 
   // Called by the newConnection wrapper before the pool sees the socket.
   recordOf(socket) {
-    if (!(socket instanceof net.Socket) || socket.destroyed) return undefined;
+    if (!isRealSocket(socket) || socket.destroyed) return undefined;
     return this.registry.lookup(socket);
   }
 
   // Called after the pool's newConnection: was it kept?
   afterOffer(sc, slot, socket, rec) {
-    if (!(socket instanceof net.Socket) || socket.destroyed || socket._slot !== slot || socket._destroyed !== false) return;
+    if (!isRealSocket(socket) || socket.destroyed || socket._slot !== slot || socket._destroyed !== false) return;
     if (socket[kLeases] !== undefined) return; // seen already
     socket[kLeases] = 0;
     if (rec === undefined) this.untracked++;
@@ -180,11 +187,10 @@ class Tracker {
       this.v.add('two-holders', `client ${sc.index} ${api}: lent slot ${socket._slot}, held since ${(now - holder.since).toFixed(0)} ms by a worker of client ${holder.client} (${holder.api})`);
     }
     this.holders.set(socket, { client: sc.index, api, since: now });
+    const rec = socket[kRecord];
     if (socket.destroyed) {
       this.v.add('lent-destroyed', `client ${sc.index} ${api}: slot ${socket._slot} lent destroyed`);
-    }
-    const rec = socket[kRecord];
-    if (rec !== undefined && rec.deadAt !== undefined && socket[kFlagged] !== 'lent') {
+    } else if (rec !== undefined && rec.deadAt !== undefined && socket[kFlagged] !== 'lent') {
       socket[kFlagged] = 'lent';
       const cause = this.causeOf(socket, rec);
       this.v.add('lent-dead', `client ${sc.index} ${api}: slot ${socket._slot} (server ${rec.server.name} conn ${rec.id}) lent ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`, cause);

@@ -52,6 +52,8 @@ class SoakClient {
       ROVING_INTERVAL: opts.interval,
       connectTimeout: 500,
       handshakeTimeout: 500,
+      // Half the rovers back off from a server that refuses connections.
+      backOffUnreachable: this.random() < 0.5,
       maxBackoff: 2000,
       random: roverSeed,
     });
@@ -220,7 +222,7 @@ class SoakClient {
 
   // End of the run: stop the rover and close the pool.
   close() {
-    this.client.close();
+    return this.client.close();
   }
 }
 

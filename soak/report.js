@@ -6,6 +6,17 @@ const fs = require('node:fs');
 const os = require('node:os');
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 
+// Start and end heap samples are taken after a full gc: npm run soak passes
+// --expose-gc; without it, expose it at run time.
+if (typeof global.gc !== 'function') {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    global.gc = require('node:vm').runInNewContext('gc');
+  } catch {
+    // heap samples without gc
+  }
+}
+
 // Counts by group and key: counters.add('get', 'ok').
 class Counters {
   constructor() {
