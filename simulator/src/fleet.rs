@@ -97,6 +97,12 @@ pub trait Driver {
     /// Starts `n` servers, known to every client at once; their indices.
     async fn add_servers(&mut self, n: usize) -> std::io::Result<std::ops::Range<usize>>;
     fn kill(&mut self, server: usize);
+    /// Kills several servers at once.
+    fn kill_all(&mut self, servers: &[usize]) {
+        for &s in servers {
+            self.kill(s);
+        }
+    }
 }
 
 impl Fleet {
@@ -492,9 +498,7 @@ pub async fn failure<F: Driver>(
     let balance_before = spread(&before.alive_pooled()).0;
     let pooled_before = before.total_pooled();
     let lost = kill.iter().map(|&k| before.pooled[k]).sum();
-    for &k in kill {
-        fleet.kill(k);
-    }
+    fleet.kill_all(kill);
     let t_kill = fleet.snapshot().at;
     let since = |s: &Snapshot| (s.at - t_kill).as_secs_f64();
     let (mut gone, mut r99, mut r100, mut bal) = (None, None, None, None);

@@ -6,6 +6,7 @@
 
 mod report {
     pub mod sockets;
+    pub mod virtual_time;
 }
 
 use std::path::PathBuf;
@@ -25,8 +26,56 @@ pub fn peak() -> String {
 fn main() {
     let mut args = std::env::args().skip(1);
     let cmd = args.next().unwrap_or_else(|| "all".into());
+    use report::virtual_time as vt;
     match cmd.as_str() {
         "sockets" => report::sockets::run(args),
-        _ => report::sockets::die(&format!("unknown command {cmd:?}")),
+        "calibrate" => vt::calibrate(&vt::parse(args)),
+        "load" => vt::load(&vt::parse(args)),
+        "tune" => vt::tune(&vt::parse(args)),
+        "scale" => vt::scale(&vt::parse(args)),
+        "scale-one" => vt::scale_one(&vt::parse(args)),
+        "all" => all(args),
+        "help" | "-h" | "--help" => print!("{HELP}"),
+        _ => report::sockets::die(&format!("unknown command {cmd:?}\n\n{HELP}")),
     }
+}
+
+const HELP: &str = "callosum-fleet-sim: the Callosum fleet simulator
+
+  (no command)  all: every table and chart of docs/fleet.md, in its order
+  calibrate     the socket mode's default run (100 x 2000) and the same in virtual time
+  sockets       the socket mode alone (scenarios and the MAX_SLOTS x interval sweep)
+  load          virtual time: four balancers, 10% to 95% load, two fleets
+  tune          virtual time: Callosum variants at 80% and 95% load
+  scale         virtual time: one run per size, each in its own process
+  help          this
+
+  `COMMAND --help` lists a command's options.
+";
+
+/// Everything docs/fleet.md shows, in its order, at the sizes it shows.
+fn all(args: impl Iterator<Item = String>) {
+    let rest: Vec<String> = args.collect();
+    let t = std::time::Instant::now();
+    println!(
+        "load average at start: {}\n",
+        report::virtual_time::load_average()
+    );
+    let o = report::virtual_time::parse(rest.iter().cloned());
+    report::virtual_time::calibrate(&o);
+    println!();
+    report::sockets::run(["--no-main".to_string()].into_iter());
+    println!();
+    report::virtual_time::load(&o);
+    println!();
+    let mut tune = o.clone();
+    tune.loads = vec![80.0, 95.0];
+    report::virtual_time::tune(&tune);
+    println!();
+    report::virtual_time::scale(&o);
+    println!(
+        "\nall: {:.0} s, load average at the end: {}",
+        t.elapsed().as_secs_f64(),
+        report::virtual_time::load_average()
+    );
 }

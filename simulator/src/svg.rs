@@ -19,6 +19,8 @@ pub struct Chart<'a> {
     pub markers: Vec<(f64, String)>,
     /// Legend: (color, label).
     pub legend: Vec<(&'static str, String)>,
+    /// A logarithmic y axis (values must be positive), ticks at 1, 2, 5 x 10^k.
+    pub log_y: bool,
 }
 
 const W: f64 = 900.0;
@@ -58,12 +60,49 @@ pub fn render(c: &Chart) -> String {
         y1 = y1.max(y);
     }
     let x0 = 0.0;
-    let y0 = 0.0;
     let x1 = if x1 > x0 { x1 } else { 1.0 };
-    let ys = step(y1.max(1.0), 5.0);
-    let y1 = (y1.max(1.0) / ys).ceil() * ys;
+    // Linear: 0 to a round number above the highest. Log: the decades
+    // around every value, ticks at 1, 2 and 5 of each.
+    let (y0, y1, yticks) = if c.log_y {
+        let lo = c
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .map(|p| p.1)
+            .filter(|&y| y > 0.0)
+            .fold(f64::MAX, f64::min);
+        let lo = if lo == f64::MAX { 1.0 } else { lo };
+        let d0 = lo.log10().floor();
+        let d1 = y1.max(lo * 10.0).log10().ceil();
+        let mut t = Vec::new();
+        let mut d = d0;
+        while d <= d1 {
+            for m in [1.0, 2.0, 5.0] {
+                let v = m * 10f64.powf(d);
+                if v.log10() <= d1 + 1e-9 {
+                    t.push(v);
+                }
+            }
+            d += 1.0;
+        }
+        (d0, d1, t)
+    } else {
+        let ys = step(y1.max(1.0), 5.0);
+        let y1 = (y1.max(1.0) / ys).ceil() * ys;
+        let mut t = Vec::new();
+        let mut y = 0.0;
+        while y <= y1 + 1e-9 {
+            t.push(y);
+            y += ys;
+        }
+        (0.0, y1, t)
+    };
+    let log_y = c.log_y;
     let px = |x: f64| L + (x - x0) / (x1 - x0) * (W - L - R);
-    let py = |y: f64| H - B - (y - y0) / (y1 - y0) * (H - T - B);
+    let py = |y: f64| {
+        let y = if log_y { y.max(1e-300).log10() } else { y };
+        H - B - (y - y0) / (y1 - y0) * (H - T - B)
+    };
     let mut s = String::new();
     let _ = write!(
         s,
@@ -75,8 +114,7 @@ pub fn render(c: &Chart) -> String {
         esc(c.title)
     );
     // Grid and ticks.
-    let mut y = y0;
-    while y <= y1 + 1e-9 {
+    for &y in &yticks {
         let _ = writeln!(
             s,
             r##"<line x1="{L}" x2="{}" y1="{py:.1}" y2="{py:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -86,7 +124,6 @@ pub fn render(c: &Chart) -> String {
             fmt_num(y),
             py = py(y)
         );
-        y += ys;
     }
     let xs = step(x1 - x0, 8.0);
     let mut x = x0;
@@ -180,6 +217,7 @@ mod tests {
             }],
             markers: vec![(1.0, "kill".into())],
             legend: vec![("#f00", "one".into())],
+            log_y: false,
         };
         let s = render(&c);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>\n"));
@@ -188,5 +226,18 @@ mod tests {
         assert!(s.contains(">kill<"));
         assert_eq!(step(100.0, 5.0), 20.0);
         assert_eq!(fmt_num(0.5), "0.5");
+        let log = render(&Chart {
+            log_y: true,
+            lines: vec![Line {
+                points: vec![(0.0, 3.0), (1.0, 3000.0)],
+                color: "#f00",
+                width: 1.0,
+                opacity: 1.0,
+            }],
+            ..c
+        });
+        // Decades 1 to 10,000: ticks 1, 2, 5, 10 ... 10000, and no 0.
+        assert!(log.contains(">5000<") && log.contains(">10000<") && log.contains(">1<"));
+        assert!(!log.contains(">0<"));
     }
 }

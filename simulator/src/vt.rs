@@ -92,6 +92,10 @@ pub enum SlotPolicy {
     /// fast announces twice the slot, as if it held twice its connections.
     /// Only the number changes; the server still allocates the lowest free.
     Weighted,
+    /// The lowest free slot times `1 + outstanding / workers` at the moment
+    /// of the handshake: a server with a queue announces a higher slot, with
+    /// no configured weight.
+    LoadAware,
 }
 
 /// The distribution of a request's work (its service time at speed 1).
@@ -630,6 +634,10 @@ impl Sim {
         let announced = match self.cfg.slot_policy {
             SlotPolicy::Lowest => slot as u64,
             SlotPolicy::Weighted => (slot as f64 / s.speed).floor() as u64,
+            SlotPolicy::LoadAware => {
+                let outstanding = s.busy as f64 + s.queue.len() as f64;
+                (slot as f64 * (1.0 + outstanding / self.cfg.workers.max(1) as f64)).floor() as u64
+            }
         };
         Some((slot, announced))
     }
@@ -835,6 +843,10 @@ impl Driver for Sim {
 
     fn kill(&mut self, server: usize) {
         self.kill_many(&[server]);
+    }
+
+    fn kill_all(&mut self, servers: &[usize]) {
+        self.kill_many(servers);
     }
 }
 

@@ -553,6 +553,7 @@ pub fn charts(
                 ("#888", "min and max over servers".into()),
                 ("#000", "mean".into()),
             ],
+            log_y: false,
         },
     );
     let t_add = scale_series.points.get(1).map_or(0.0, |p| p.0);
@@ -570,6 +571,7 @@ pub fn charts(
                 ("#000", "mean of old".into()),
                 ("#1f77b4", "each new server".into()),
             ],
+            log_y: false,
         },
     );
     let alive: Vec<usize> = (0..servers + added)
@@ -594,6 +596,7 @@ pub fn charts(
                 ("#000", "mean of survivors".into()),
                 ("#d62728", "each killed server".into()),
             ],
+            log_y: false,
         },
     );
 }
@@ -711,6 +714,7 @@ fn run_sweep(a: &Args, nofile: u64) {
             lines,
             markers: vec![],
             legend,
+            log_y: false,
         },
     );
     let (mut lines, mut legend) = per_interval(&|p| (!p.2.is_nan()).then_some(p.2));
@@ -738,6 +742,7 @@ fn run_sweep(a: &Args, nofile: u64) {
             lines,
             markers: vec![],
             legend,
+            log_y: false,
         },
     );
 }
