@@ -15,10 +15,15 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const BINARY_RE = new RegExp(`^${pkg.napi.binaryName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.([\\w-]+)\\.node$`)
 
 // The environment of the nested npm and node runs: nothing inherited from
-// the `npm run` that started the calling script may steer them.
+// the `npm run` that started the calling script may steer them (npm's cache
+// folder excepted: where downloads are kept, not how anything behaves).
 function cleanEnv(extra = {}) {
   const env = {}
   for (const [k, v] of Object.entries(process.env)) {
+    if (/^npm_config_cache$/i.test(k)) {
+      env[k] = v
+      continue
+    }
     if (/^npm_/i.test(k) || k === 'INIT_CWD' || k === 'NODE_OPTIONS') continue
     if (k === 'CALLOSUM_BUILD_FROM_SOURCE' || k === 'CALLOSUM_SKIP_BUILD' || k === 'NAPI_RS_NATIVE_LIBRARY_PATH') continue
     if (k === 'CARGO_TARGET_DIR' || k === 'CARGO_BUILD_TARGET_DIR') continue
