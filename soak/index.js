@@ -238,6 +238,7 @@ async function main() {
     }
   }
   for (const s of servers) await s.shutdown();
+  registry.byKey.clear(); // the soak's own records, not the pool's memory
   await sleep(300);
   const tcp = process.getActiveResourcesInfo().filter((r) => /TCP/.test(r));
   if (tcp.length > 0) violations.add('handles-left', `active after shutdown: ${tcp.join(', ')}`);

@@ -7,7 +7,7 @@
 // half-closes its socket before returning it, or returns it twice.
 
 const { seededRandom } = require('../examples/seeded-random.js');
-const { safeMessage, kReturnedPaused } = require('./invariants.js');
+const { safeMessage, kReturnedPaused, kRecord } = require('./invariants.js');
 const { snapshot, diff } = require('./misuse.js');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -155,14 +155,24 @@ class SoakClient {
           }
         }
       }
+      // The connection ended under its holder: the server must have closed
+      // it (a displaced or misused socket is not the pool's to close while
+      // lent).
+      function gone(outcome) {
+        const rec = socket[kRecord];
+        if (!done && rec !== undefined && rec.serverClosedAt === undefined) {
+          sc.v.add('held-socket-closed', `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) ${outcome} while held, and its server did not close it`, outcome);
+        }
+        finish(outcome);
+      }
       function onEnd() {
-        finish('peer ended');
+        gone('peer ended');
       }
       function onClose() {
-        finish('closed');
+        gone('closed');
       }
       function onError() {
-        finish('socket error');
+        gone('socket error');
       }
       socket.on('data', onData);
       socket.on('end', onEnd);
