@@ -144,6 +144,13 @@ async function main() {
   // Chaos: from 2 s (pools filled) to 3 s before the end (delayed closes finish).
   const durationMs = opts.seconds * 1000;
   const schedule = makeSchedule({ seed, servers: servers.length, fromMs: 2000, toMs: Math.max(2000, durationMs - 3000), scale: opts.chaos });
+  // A fingerprint of the schedule, so two runs can be seen to replay the same one.
+  let hash = 0x811c9dc5;
+  for (const ev of schedule) {
+    for (const ch of JSON.stringify(ev)) hash = Math.imul(hash ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  }
+  opts.scheduleSummary = `${schedule.length} events, fingerprint ${hash.toString(16).padStart(8, '0')}`;
+  log(`chaos schedule: ${opts.scheduleSummary}`);
   const restarts = new Set();
   let ending = false;
   const chaos = runSchedule({
@@ -196,7 +203,9 @@ async function main() {
     }
   }, 250);
 
-  await sleep(durationMs);
+  await sleep(durationMs / 2);
+  sampler.middle();
+  await sleep(durationMs / 2);
 
   // Wind down: no more chaos, no more load.
   ending = true;

@@ -60,6 +60,7 @@ function openFds() {
 class Sampler {
   constructor() {
     this.start = null;
+    this.mid = null;
     this.peak = { heapUsed: 0, rss: 0, fds: 0 };
     this.end = null;
     this.loop = monitorEventLoopDelay({ resolution: 10 });
@@ -78,6 +79,13 @@ class Sampler {
     if (global.gc) global.gc();
     this.start = this.sample();
     this.loop.enable();
+  }
+
+  // Half way, after a gc: the end should not be above it by much, whatever
+  // the start (module code, pools filled) was.
+  middle() {
+    if (global.gc) global.gc();
+    this.mid = this.sample();
   }
 
   finish() {
@@ -103,7 +111,8 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const apis = ['get', 'acquire'];
   const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
   push('');
-  push(`callosum soak: seed ${seed}, ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
+  push(`callosum soak of ${opts.package}`);
+  push(`seed ${seed} (chaos schedule: ${opts.scheduleSummary}), ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
   push(`load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
   push('');
   push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
@@ -136,9 +145,10 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   push('');
   const s = sampler;
   const fds = (x) => (x === null ? 'n/a' : String(x));
-  push(`heap used: start ${mb(s.start.heapUsed)}, peak ${mb(s.peak.heapUsed)}, end ${mb(s.end.heapUsed)}${global.gc ? ' (start and end after gc)' : ''}`);
+  const mid = s.mid === null ? '' : `, half way ${mb(s.mid.heapUsed)}`;
+  push(`heap used: start ${mb(s.start.heapUsed)}${mid}, peak ${mb(s.peak.heapUsed)}, end ${mb(s.end.heapUsed)}${global.gc ? ' (all but the peak after a gc)' : ''}`);
   push(`rss:       start ${mb(s.start.rss)}, peak ${mb(s.peak.rss)}, end ${mb(s.end.rss)}`);
-  push(`open fds:  start ${fds(s.start.fds)}, peak ${fds(s.peak.fds)}, end ${fds(s.end.fds)}`);
+  push(`open fds:  start ${fds(s.start.fds)}, peak ${fds(s.peak.fds)}, end ${fds(s.end.fds)} (libuv keeps one /dev/null open once a server listened)`);
   push(`event loop delay: p50 ${(s.loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(s.loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(s.loop.max / 1e6).toFixed(1)} ms`);
   push('');
   push(violations.total === 0 ? 'PASS: no violation' : `FAIL: ${violations.total} violations (replay the chaos schedule with --seed ${seed})`);
