@@ -42,6 +42,7 @@ function options() {
       'paused-share': { type: 'string', default: '0.25' },
       'acquire-share': { type: 'string', default: '0.5' },
       'light-share': { type: 'string', default: '0.33' },
+      'abort-share': { type: 'string', default: '0.2' },
       'double-return-rate': { type: 'string', default: '0.003' },
       'client-destroy-rate': { type: 'string', default: '0.002' },
       'client-end-rate': { type: 'string', default: '0.001' },
@@ -54,7 +55,7 @@ function options() {
   if (values.help) {
     console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
       '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
-      '  [--acquire-share P] [--light-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
+      '  [--acquire-share P] [--light-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
       '  [--request-timeout MS] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
     process.exit(0);
   }
@@ -77,6 +78,7 @@ function options() {
     pausedShare: num(values['paused-share']),
     acquireShare: num(values['acquire-share']),
     lightShare: num(values['light-share']),
+    abortShare: num(values['abort-share']),
     doubleReturnRate: num(values['double-return-rate']),
     clientDestroyRate: num(values['client-destroy-rate']),
     clientEndRate: num(values['client-end-rate']),

@@ -24,6 +24,7 @@ const kLeases = Symbol('soak.leases'); // times lent
 const kSeenTrailing = Symbol('soak.seenTrailing'); // a reader saw the bytes after the slot line
 const kReturnedPaused = Symbol('soak.returnedPaused'); // how its last holder left it
 const kFlagged = Symbol('soak.flagged'); // reported as dead and kept, once
+const kUnheldSince = Symbol('soak.unheldSince'); // leased by the pool, held by nobody, since
 
 const EXAMPLES_PER_KIND = 5;
 
@@ -78,6 +79,7 @@ class Tracker {
     this.registry = registry;
     this.deadKeptMs = deadKeptMs;
     this.halfOpenMs = halfOpenMs;
+    this.lostLeaseMs = 1000;
     this.holders = new Map(); // socket -> { client, api, since }
     this.errorsByCode = new Map();
     this.kept = 0;
@@ -251,6 +253,18 @@ class Tracker {
         if (!alive(s)) {
           sc.kept.delete(s);
           continue;
+        }
+        // Lent by the pool but held by no worker: lost on its way (a waiter
+        // that gave up, a hand-off gone wrong). A hand-off resolves within a
+        // microtask, so a second is plenty.
+        if (s._leased === true && !this.holders.has(s)) {
+          if (s[kUnheldSince] === undefined) s[kUnheldSince] = now;
+          else if (s[kUnheldSince] !== -1 && now - s[kUnheldSince] > this.lostLeaseMs) {
+            this.v.add('lost-lease', `client ${sc.index}: slot ${s._slot} leased by the pool for ${(now - s[kUnheldSince]).toFixed(0)} ms, held by nobody`);
+            s[kUnheldSince] = -1; // once
+          }
+        } else if (s[kUnheldSince] !== -1) {
+          s[kUnheldSince] = undefined;
         }
         const rec = s[kRecord];
         if (rec === undefined || rec.deadAt === undefined || s[kFlagged] !== undefined) continue;

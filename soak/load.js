@@ -88,9 +88,18 @@ class SoakClient {
         }
       } else {
         const timeout = 20 + Math.floor(random() * 480);
+        // Some callers give up by an AbortSignal instead (a waiter that gave
+        // up must never receive a socket, and none may be lost on its way).
+        let abort = null;
+        let options = { timeout };
+        if (random() < opts.abortShare) {
+          const ac = new AbortController();
+          abort = setTimeout(() => ac.abort(), Math.floor(random() * 300));
+          options = random() < 0.5 ? { signal: ac.signal } : { timeout, signal: ac.signal };
+        }
         let promise;
         try {
-          promise = client.acquire({ timeout });
+          promise = client.acquire(options);
         } catch (err) {
           this.v.add('threw', `client ${this.index} acquire threw ${safeMessage(err)}`);
           await sleep(5);
@@ -105,6 +114,8 @@ class SoakClient {
           tracker.onError(this, err, 'acquire rejection');
           counters.add('acquire', `rejected ${err && err.code}`);
           continue;
+        } finally {
+          if (abort !== null) clearTimeout(abort);
         }
         if (lentNow !== undefined && socket !== lentNow) {
           this.v.add('acquire-wrong-socket', `client ${this.index}: acquire resolved with another socket than the idle one it lent`);
