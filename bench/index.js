@@ -39,7 +39,8 @@
 // compared), inputs.js (seeded fill orders and churn script), loops.js (the
 // timed loops), timing.js (timed regions, GC, CPU share), workloads.js (one
 // measure function per workload), results.js (rounds and paired ratios),
-// report.js (table, targets, results.json, chart).
+// report.js (table, targets, results.json, chart), isolated.js (churn in a
+// worker per implementation).
 
 const { ROUNDS, SCALE, CONFIG, wants } = require('./config.js');
 const { native, IMPLS } = require('./implementations.js');
@@ -50,6 +51,7 @@ const {
   measureGetReturn, measureBurst, measureGenericGetReturn, measureChurn, churnMix,
   measureAcquire, measureContended, measureMemory,
 } = require('./workloads.js');
+const { isolated, stopIsolated } = require('./isolated.js');
 const { results, record } = require('./results.js');
 const { machine, printTable, printChurnMix, computeTargets, printTargets, printLoad, writeOutputs } = require('./report.js');
 
@@ -123,6 +125,16 @@ async function runRound(round, keep, script) {
       await attempt(id, title, 'ns/step', name, keep, () => measureChurn(name, script));
     }
     skip(id, title, 'ns/step', 'generic-pool', 'no slots');
+    // the same, each implementation in a worker of its own (bench/isolated.js)
+    const idIsolated = 'churn-isolated';
+    const titleIsolated = `  same, each in its own worker thread`;
+    for (const name of rotate(['native', 'original', 'churn-floor'], round)) {
+      if (!IMPLS[name].available) {
+        skip(idIsolated, titleIsolated, 'ns/step', name, IMPLS[name].reason);
+        continue;
+      }
+      await attempt(idIsolated, titleIsolated, 'ns/step', name, keep, () => isolated('churn', name));
+    }
   }
   phase('churn', t0);
   t0 = Date.now();
@@ -184,6 +196,7 @@ async function main() {
     }
   }
 
+  await stopIsolated();
   getReturnPools.clear();
   genericPools.clear();
   let memory = null;

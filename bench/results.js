@@ -20,7 +20,7 @@ function median(values) {
 }
 
 // rows in a fixed order, whatever runs first
-const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-10000', 'burst-100000', 'churn', 'acquire-idle', 'acquire-contended'];
+const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-10000', 'burst-100000', 'churn', 'churn-isolated', 'acquire-idle', 'acquire-contended'];
 function orderedIds() {
   return [...ROW_ORDER.filter((id) => results[id]), ...Object.keys(results).filter((id) => !ROW_ORDER.includes(id))];
 }
