@@ -220,8 +220,10 @@ class Tracker {
   // A reader saw a '#' line: the bytes the server sent after the slot line.
   onBanner(socket, line) {
     const rec = socket[kRecord];
-    if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1)) socket[kSeenTrailing] = true;
-    else this.v.add('unexpected-banner', `a socket read ${JSON.stringify(line.slice(0, 40))}`);
+    if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1)) {
+      socket[kSeenTrailing] = true;
+      this.counters.add('exposure', 'bytes after the slot line read by the first user');
+    } else this.v.add('unexpected-banner', `a socket read ${JSON.stringify(line.slice(0, 40))}`);
   }
 
   // A reader got its answer: the bytes after the slot line, if any, must
