@@ -225,6 +225,10 @@ async function main() {
   // Long enough for a dead socket still kept to be flagged.
   await sleep(1500);
   tracker.scan(clients, servers);
+  // The checks of idle and dead sockets rest on seeing the kept ones.
+  if (tracker.kept === 0 || tracker.untracked > tracker.kept / 100) {
+    violations.add('tracking-lost', `the soak saw ${tracker.kept} kept sockets (${tracker.untracked} with no server record): does rove() still offer through client.newConnection?`);
+  }
   if (tracker.holders.size !== 0) violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
 
   // Nothing left open: close every pool, then every server must see zero connections.

@@ -127,7 +127,7 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const faultRows = [...Object.entries(faults).sort((a, b) => b[1] - a[1]), ...counters.entries('fault')];
   push(table(faultRows));
   push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.accepted, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
-  push('  how often the faults looked for were set up (idle sockets whose server closed them):');
+  push('  exposure (how often the faults looked for were set up):');
   push(table(counters.entries('exposure'), '    '));
   push('');
   push(`misuse calls: ${n(misuse.total + counters.total('misuse'))}`);
