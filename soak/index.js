@@ -187,22 +187,20 @@ async function main() {
     }
   }, 20);
 
-  // Checks and samples along the way.
+  // Checks every 250 ms; samples every second; progress every 10 s.
+  let lastSample = 0;
   let lastProgress = 0;
   const scanTimer = setInterval(() => {
     tracker.scan(clients, servers);
     const t = now();
-    if (t - lastProgress >= 1000) {
-      registry.sweep(t, 10000);
-      const s = sampler.sample();
-      if (!opts.quiet && t - lastProgress >= 10000 - 250) {
-        lastProgress = t;
-        const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok');
-        log(`t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`);
-      } else if (opts.quiet) {
-        lastProgress = t;
-      }
-    }
+    if (t - lastSample < 1000) return;
+    lastSample = t;
+    registry.sweep(t, 10000);
+    const s = sampler.sample();
+    if (opts.quiet || t - lastProgress < 10000 - 250) return;
+    lastProgress = t;
+    const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok');
+    log(`t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`);
   }, 250);
 
   await sleep(durationMs / 2);
@@ -224,6 +222,7 @@ async function main() {
   await Promise.race([Promise.all(misusePending), sleep(1000)]);
   // Long enough for a dead socket still kept to be flagged.
   await sleep(1500);
+  clearInterval(scanTimer);
   tracker.scan(clients, servers);
   // The checks of idle and dead sockets rest on seeing the kept ones.
   if (tracker.kept === 0 || tracker.untracked > tracker.kept / 100) {
