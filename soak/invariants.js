@@ -67,6 +67,12 @@ function isRealSocket(value) {
   return typeof value === 'object' && value !== null && !types.isProxy(value) && value instanceof net.Socket;
 }
 
+// Forgotten by the soak: the pool dropped it (`_destroyed`), or it closed.
+// A socket destroyed before its 'close' may still count in the pool.
+function gone(socket) {
+  return socket._destroyed === true || socket.closed === true;
+}
+
 function alive(socket) {
   return socket.destroyed !== true && socket._destroyed !== true;
 }
@@ -130,11 +136,8 @@ class Tracker {
   idleCandidates(sc) {
     const out = [];
     for (const s of sc.kept) {
-      if (!alive(s)) {
-        sc.kept.delete(s);
-        continue;
-      }
-      if (s._leased !== true && !this.holders.has(s)) out.push(s);
+      if (gone(s)) sc.kept.delete(s);
+      else if (alive(s) && s._leased !== true && !this.holders.has(s)) out.push(s);
     }
     return out;
   }
@@ -251,11 +254,20 @@ class Tracker {
       if (client.slotCount > client.MAX_SLOTS) {
         this.v.add('slot-count-over-max', `client ${sc.index}: slotCount ${client.slotCount} > MAX_SLOTS ${client.MAX_SLOTS}`);
       }
+      // Idle as the soak sees them: alive ones for sure, destroyed ones whose
+      // 'close' has not come yet maybe. The pool's idle count must be between.
+      let sure = 0;
+      let maybe = 0;
       for (const s of sc.kept) {
-        if (!alive(s)) {
+        if (gone(s)) {
           sc.kept.delete(s);
           continue;
         }
+        if (s._leased !== true && !this.holders.has(s)) {
+          if (s.destroyed === true) maybe++;
+          else sure++;
+        }
+        if (!alive(s)) continue;
         // Lent by the pool but held by no worker: lost on its way (a waiter
         // that gave up, a hand-off gone wrong). A hand-off resolves within a
         // microtask, so a second is plenty.
@@ -274,6 +286,14 @@ class Tracker {
         s[kFlagged] = 'kept';
         const cause = this.causeOf(s, rec);
         this.v.add('dead-kept', `client ${sc.index}: slot ${s._slot} (server ${rec.server.name} conn ${rec.id}, ${s._leased ? 'leased' : 'idle'}) still kept ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`, cause);
+      }
+      if (!client.closed) {
+        const idle = client.stats().idle;
+        if (idle < sure) {
+          this.v.add('orphan-socket', `client ${sc.index}: ${sure} kept sockets alive, not lent, not held, but the pool counts ${idle} idle (kept or destroyed, never neither)`);
+        } else if (idle > sure + maybe) {
+          this.v.add('idle-count-mismatch', `client ${sc.index}: the pool counts ${idle} idle, but only ${sure + maybe} kept sockets are neither lent nor held (an idle socket someone holds?)`);
+        }
       }
     }
     for (const server of servers) {
