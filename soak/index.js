@@ -117,7 +117,7 @@ async function main() {
 
   sampler.begin();
   const fdsBefore = openFds();
-  log(`callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients x ${opts.workers} workers, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
+  log(`callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
 
   // Servers.
   const servers = [];
