@@ -8,7 +8,7 @@
 
 const { EventEmitter } = require('node:events');
 const { debuglog, types } = require('node:util');
-const { codedError, describe, abortError } = require('./errors.js');
+const { codedError, describe, abortError, readOptions } = require('./errors.js');
 const { Waiter, WaitQueue } = require('./waiters.js');
 const { channels } = require('./diagnostics.js');
 const { Counters } = require('./counters.js');
@@ -140,10 +140,7 @@ class CallosumClient extends EventEmitter {
 
   constructor(options) {
     super();
-    if (options === undefined || options === null) options = {};
-    if (typeof options !== 'object') {
-      throw codedError('ERR_INVALID_ARG_TYPE', `options must be an object, received ${describe(options)}`);
-    }
+    options = readOptions('CallosumClient', options, ['MAX_SLOTS', 'maxWaiting']);
     const maxSlots = checkMaxSlots(options.MAX_SLOTS);
     this.#maxWaiting = checkMaxWaiting(options.maxWaiting);
     const native = N.createNative(maxSlots);
@@ -302,9 +299,10 @@ class CallosumClient extends EventEmitter {
     try {
       this.#adopt(h, slot, socket, handOff ? HANDED : IDLE);
     } catch (err) {
-      // A setter or on() that throws: kept in Rust a moment, now dropped.
+      // A setter or on() that throws: kept in Rust a moment, now dropped,
+      // and the socket it displaced is put back as it was.
       this.#dropUnusable(h, socket, err);
-      if (victim >= 0) this.#displace(victim, victimSlot, victimLeased);
+      if (victim >= 0) this.#restore(victim, victimSlot, victimLeased);
       return;
     }
     this.#counters.offersKept++;
@@ -332,17 +330,11 @@ class CallosumClient extends EventEmitter {
   acquire(options) {
     let timeout;
     let signal;
-    if (options !== undefined && options !== null) {
-      if (typeof options !== 'object' || types.isProxy(options)) {
-        return Promise.reject(codedError('ERR_INVALID_ARG_TYPE',
-          `acquire: options must be an object, received ${describe(options)}`));
-      }
+    if (options !== undefined) {
       try {
-        timeout = options.timeout;
-        signal = options.signal;
+        ({ timeout, signal } = readOptions('acquire', options, ['timeout', 'signal']));
       } catch (err) {
-        return Promise.reject(codedError('ERR_INVALID_ARG_TYPE',
-          `acquire: options could not be read (${describe(err)})`, { cause: err }));
+        return Promise.reject(err);
       }
       const bad = checkTimeout('acquire', timeout);
       if (bad !== undefined) return Promise.reject(bad);
@@ -422,19 +414,14 @@ class CallosumClient extends EventEmitter {
    */
   close(options) {
     let timeout;
-    if (options !== undefined && options !== null) {
-      try {
-        timeout = typeof options === 'object' && !types.isProxy(options) ? options.timeout : undefined;
-      } catch {
-        timeout = undefined;
-      }
-      const bad = typeof options !== 'object' || types.isProxy(options)
-        ? codedError('ERR_INVALID_ARG_TYPE', `close: options must be an object, received ${describe(options)}`)
-        : checkTimeout('close', timeout);
-      if (bad !== undefined) {
-        this.#report(bad);
-        timeout = undefined;
-      }
+    try {
+      ({ timeout } = readOptions('close', options, ['timeout']));
+      const bad = checkTimeout('close', timeout);
+      if (bad !== undefined) throw bad;
+    } catch (err) {
+      // Closing must not fail for a bad option: close without a deadline.
+      this.#report(err);
+      timeout = undefined;
     }
     if (this.#closing === null) {
       this.#shutDown();
@@ -461,10 +448,11 @@ class CallosumClient extends EventEmitter {
    */
   rove(servers, options) {
     const Rover = require('./rover.js');
-    if (options !== undefined && options !== null && (typeof options !== 'object' || types.isProxy(options))) {
-      throw codedError('ERR_INVALID_ARG_TYPE', `rove: options must be an object, received ${describe(options)}`);
-    }
-    const rover = new Rover({ ...options, servers });
+    const rover = new Rover({
+      ...readOptions('rove', options, ['ROVING_INTERVAL', 'connectTimeout', 'handshakeTimeout',
+        'backOffUnreachable', 'maxBackoff', 'random', 'now']),
+      servers,
+    });
     rover.on('connection', (slot, socket) => this.newConnection(slot, socket));
     rover.on('error', (err) => this.#report(err));
     rover.on('unreachable', (id, server) => this.emit('unreachable', id, server));
@@ -722,6 +710,30 @@ class CallosumClient extends EventEmitter {
       this.#discard(victim, socket);
       if (debugOn) debug('displaced idle slot %d: destroyed', slot);
     }
+  }
+
+  // Undoes a displacement whose new socket could not be adopted: the victim
+  // is offered again on its slot (the pool has room for it now), under the
+  // handle Rust gives it, with its state, bytes and lease as they were.
+  #restore(victim, slot, wasLeased) {
+    const socket = this.#sockets[victim];
+    const state = this.#state[victim];
+    const held = this.#held[victim];
+    const io = this.#io;
+    io[N.IO_SLOT] = slot;
+    io[N.IO_LEASE] = wasLeased ? 1 : 0;
+    if (!this.#callNative(N.offer) || this.#meta[N.META_RESULT] !== N.OFFER_KEPT) {
+      this.#displace(victim, slot, wasLeased); // cannot happen; if it does, the usual way
+      return;
+    }
+    const h = io[N.IO_HANDLE];
+    this.#sockets[victim] = undefined;
+    this.#state[victim] = FREE;
+    this.#held[victim] = undefined;
+    this.#sockets[h] = socket;
+    this.#state[h] = state;
+    this.#held[h] = held;
+    socket[kHandle] = h;
   }
 
   #refuse(slot, socket, reason, highestSlot) {

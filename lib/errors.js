@@ -122,4 +122,23 @@ function readQuietly(object, key) {
   }
 }
 
-module.exports = { codedError, describe, abortError, readQuietly, codes, registry };
+// Reads `keys` of an options object into a plain one, so that a Proxy or a
+// getter that throws becomes a coded error (ERR_INVALID_ARG_TYPE, the throw
+// as its cause) instead of an uncoded throw from deep inside a check.
+// Returns {} for undefined and null; throws the coded error.
+function readOptions(where, options, keys) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') {
+    throw codedError('ERR_INVALID_ARG_TYPE', `${where}: options must be an object, received ${describe(options)}`);
+  }
+  const out = {};
+  try {
+    for (const key of keys) out[key] = options[key];
+  } catch (err) {
+    throw codedError('ERR_INVALID_ARG_TYPE',
+      `${where}: options could not be read (${describe(err)})`, { cause: err });
+  }
+  return out;
+}
+
+module.exports = { codedError, describe, abortError, readQuietly, readOptions, codes, registry };

@@ -13,7 +13,8 @@
 const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const { performance } = require('node:perf_hooks');
-const { codedError, describe } = require('./errors.js');
+const { codedError, describe, readOptions } = require('./errors.js');
+const { channels } = require('./diagnostics.js');
 
 const DEFAULTS = Object.freeze({
   ROVING_INTERVAL: 1000,
@@ -60,7 +61,13 @@ function checkServer(id, server) {
     throw codedError('ERR_INVALID_ARG_TYPE',
       `server ${JSON.stringify(id)} must be an object { host, port }, received ${describe(server)}`);
   }
-  let { host, port } = server;
+  let host;
+  let port;
+  try {
+    ({ host, port } = server);
+  } catch (err) {
+    throw codedError('ERR_INVALID_ARG_TYPE', `server ${JSON.stringify(id)} could not be read (${describe(err)})`, { cause: err });
+  }
   if (host === undefined) host = 'localhost'; // what net.connect() assumes, as the original did
   if (typeof host !== 'string') {
     throw codedError('ERR_INVALID_ARG_TYPE',
@@ -129,10 +136,8 @@ function parseSlotLine(buf) {
 class Rover extends EventEmitter {
   constructor(options) {
     super();
-    if (options === undefined || options === null) options = {};
-    if (typeof options !== 'object') {
-      throw codedError('ERR_INVALID_ARG_TYPE', `options must be an object, received ${describe(options)}`);
-    }
+    options = readOptions('Rover', options, ['ROVING_INTERVAL', 'connectTimeout', 'handshakeTimeout',
+      'backOffUnreachable', 'maxBackoff', 'random', 'now', 'servers']);
     this.ROVING_INTERVAL = checkMs('ROVING_INTERVAL', options.ROVING_INTERVAL, DEFAULTS.ROVING_INTERVAL);
     this.connectTimeout = checkMs('connectTimeout', options.connectTimeout, DEFAULTS.connectTimeout);
     this.handshakeTimeout = checkMs('handshakeTimeout', options.handshakeTimeout, DEFAULTS.handshakeTimeout);
@@ -167,7 +172,13 @@ class Rover extends EventEmitter {
     if (typeof servers !== 'object') {
       throw codedError('ERR_INVALID_ARG_TYPE', `options.servers must be an object { id: { host, port } }, received ${describe(servers)}`);
     }
-    for (const id of Object.keys(servers)) this.addServer(id, servers[id]);
+    let entries;
+    try {
+      entries = Object.keys(servers).map((id) => [id, servers[id]]);
+    } catch (err) {
+      throw codedError('ERR_INVALID_ARG_TYPE', `options.servers could not be read (${describe(err)})`, { cause: err });
+    }
+    for (const [id, server] of entries) this.addServer(id, server);
   }
 
   /** Whether the interval timer is running (false after stop() or clearInterval(rover.intervalId)). */
@@ -231,6 +242,16 @@ class Rover extends EventEmitter {
     }
     for (const attempt of this._attempts) attempt.abort();
     return this;
+  }
+
+  /** `using rover = ...` / `await using`: stop(). */
+  [Symbol.dispose ?? Symbol.for('nodejs.dispose')]() {
+    this.stop();
+  }
+
+  [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
+    this.stop();
+    return Promise.resolve();
   }
 
   /**
@@ -338,6 +359,9 @@ class Rover extends EventEmitter {
           entry.retryAt = rover._now() + delay;
         }
       }
+      if (channels.roverUnreachable.hasSubscribers) {
+        channels.roverUnreachable.publish({ rover, serverId: entry.id, server });
+      }
       rover.emit('unreachable', entry.id, server);
     }
 
@@ -345,9 +369,13 @@ class Rover extends EventEmitter {
       settle();
       socket.on('error', noop);
       socket.destroy();
-      rover.emit('error', codedError(code,
+      const error = codedError(code,
         `${message} (server ${JSON.stringify(entry.id)} at ${entry.host}:${entry.port})`,
-        { serverId: entry.id, server, ...extra }));
+        { serverId: entry.id, server, ...extra });
+      if (channels.roverHandshakeError.hasSubscribers) {
+        channels.roverHandshakeError.publish({ rover, serverId: entry.id, server, error });
+      }
+      rover.emit('error', error);
     }
 
     function onConnectTimeout() {
@@ -400,6 +428,9 @@ class Rover extends EventEmitter {
         if (rover._state.get(entry.id) === entry) {
           entry.failures = 0;
           entry.retryAt = 0;
+        }
+        if (channels.roverConnection.hasSubscribers) {
+          channels.roverConnection.publish({ rover, serverId: entry.id, server, slot: result.slot, socket });
         }
         // Nobody listening for it: the socket would be left open, owned by nobody.
         if (!rover.emit('connection', result.slot, socket)) socket.destroy();

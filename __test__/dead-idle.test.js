@@ -1,0 +1,212 @@
+'use strict';
+
+// Issue 12, fault 1: a kept socket whose peer is gone is never lent, whatever
+// is buffered on it, and the bytes after the slot line still reach the first
+// user. Every way a connection ends, over real loopback sockets: FIN with and
+// without unread bytes, late bytes then FIN, reset, the peer's half-close
+// with allowHalfOpen on our side, and a destroy by the user.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const { once } = require('node:events');
+
+const CallosumClient = require('..');
+const { Rover } = CallosumClient;
+
+const HOST = '127.0.0.1';
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond, ms, what) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await delay(5);
+  }
+}
+
+/**
+ * A Callosum-like server on loopback: each connection gets the next slot and
+ * `onConnection(socket, slot)` decides what else it writes and when it ends.
+ * Records each server-side socket and when it closed.
+ */
+async function server(onConnection) {
+  const sockets = [];
+  let next = 0;
+  const srv = net.createServer({ allowHalfOpen: true }, (s) => {
+    s.on('error', () => {});
+    s.gone = false;
+    s.on('close', () => { s.gone = true; });
+    sockets.push(s);
+    onConnection(s, next++);
+  });
+  await new Promise((r) => srv.listen({ host: HOST, port: 0 }, r));
+  return {
+    sockets,
+    address: { host: HOST, port: srv.address().port },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/** A pool given `n` connections to `srv` by a rover, as a client gets them. */
+async function poolOf(srv, n) {
+  const client = new CallosumClient({ MAX_SLOTS: 10 });
+  const errors = [];
+  client.on('error', (e) => errors.push(e));
+  const rover = new Rover({ ROVING_INTERVAL: 60000, servers: { s: srv.address } });
+  rover.on('connection', (slot, socket) => client.newConnection(slot, socket));
+  rover.on('error', (e) => errors.push(e));
+  for (let i = 0; i < n; i++) rover.connect();
+  await until(() => client.slotCount === n, 3000, `${n} kept sockets`);
+  return { client, errors };
+}
+
+/** Reads from a lent socket until `want` bytes arrived, the way a user would. */
+async function readText(socket, want, ms = 2000) {
+  let text = '';
+  socket.setEncoding('latin1');
+  const done = new Promise((resolve) => {
+    socket.on('data', (d) => {
+      text += d;
+      if (text.length >= want) resolve();
+    });
+  });
+  await Promise.race([done, delay(ms)]);
+  return text;
+}
+
+const ends = {
+  'FIN (end)': (s) => s.end(),
+  'FIN (destroy)': (s) => s.destroy(),
+  'reset': (s) => s.resetAndDestroy(),
+};
+
+for (const [how, finish] of Object.entries(ends)) {
+  for (const extra of ['', '#hi\n']) {
+    test(`${how} ${extra ? 'with unread bytes after the slot line' : 'with nothing unread'}: dropped at once, the slot freed on both sides`, async () => {
+      const srv = await server((s, slot) => {
+        s.write(`${slot}\r\n${extra}`);
+        setTimeout(() => finish(s), 200);
+      });
+      const { client, errors } = await poolOf(srv, 3);
+      try {
+        // The issue's report: 600 ms later all three were still kept.
+        await until(() => client.slotCount === 0, 2000, 'the dead sockets to be dropped');
+        assert.equal(client.getConnection(), undefined, 'a dead socket was lent');
+        await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see every connection closed');
+        assert.deepEqual(client.stats().idle, 0);
+        assert.equal(client.counters().droppedIdle, 3);
+        assert.deepEqual(errors, []);
+      } finally {
+        client.close();
+        await srv.close();
+      }
+    });
+  }
+}
+
+test('the bytes after the slot line reach the first user intact, with later bytes after them', async () => {
+  const srv = await server((s, slot) => {
+    s.write(`${slot}\r\n#hi\n`);
+    setTimeout(() => s.write('#late\n'), 100);
+  });
+  const { client } = await poolOf(srv, 1);
+  try {
+    await delay(200); // the late bytes arrive while the socket is idle
+    const socket = client.getConnection();
+    assert.ok(socket);
+    assert.equal(await readText(socket, 10), '#hi\n#late\n');
+    client.returnConnection(socket);
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});
+
+test('bytes that arrive while idle, then a FIN: never lent', async () => {
+  const srv = await server((s, slot) => {
+    s.write(`${slot}\r\n`);
+    setTimeout(() => s.write('#late\n'), 60);
+    setTimeout(() => s.end(), 120);
+  });
+  const { client } = await poolOf(srv, 2);
+  try {
+    await delay(400);
+    assert.equal(client.getConnection(), undefined, 'a socket whose peer ended was lent');
+    assert.equal(client.slotCount, 0);
+    await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see every connection closed');
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});
+
+test('a returned socket with a reply left unread, then a FIN: dropped while idle', async () => {
+  const srv = await server((s, slot) => {
+    s.write(`${slot}\r\n`);
+    s.on('data', () => {
+      s.write('reply\n');
+      setTimeout(() => s.end(), 50);
+    });
+  });
+  const { client } = await poolOf(srv, 1);
+  try {
+    const socket = client.getConnection();
+    socket.write('request\n');
+    await delay(30);
+    client.returnConnection(socket); // the reply is not read
+    await until(() => client.slotCount === 0, 2000, 'the socket to be dropped');
+    assert.equal(client.getConnection(), undefined);
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});
+
+test("the peer's half-close on a socket made with allowHalfOpen: dropped and closed", async () => {
+  for (const extra of ['', '#hi\n']) {
+    const srv = await server((s, slot) => {
+      s.write(`${slot}\r\n${extra}`);
+      setTimeout(() => s.end(), 100);
+    });
+    const client = new CallosumClient();
+    try {
+      // A user's own connection, read as the rover reads it.
+      const socket = net.connect({ ...srv.address, allowHalfOpen: true });
+      await once(socket, 'readable');
+      const line = socket.read();
+      const text = line.toString('latin1');
+      const at = text.indexOf('\r\n');
+      if (at + 2 < line.length) socket.unshift(line.subarray(at + 2));
+      client.newConnection(Number(text.slice(0, at)), socket);
+      assert.equal(client.slotCount, 1);
+      await until(() => client.slotCount === 0, 2000, 'the half-closed socket to be dropped');
+      await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see it closed (our FIN too)');
+      assert.equal(socket.destroyed, true);
+    } finally {
+      client.close();
+      await srv.close();
+    }
+  }
+});
+
+test('a socket destroyed by its user while idle is never lent', async () => {
+  const srv = await server((s, slot) => s.write(`${slot}\r\n#hi\n`));
+  const { client } = await poolOf(srv, 2);
+  try {
+    const a = client.getConnection();
+    client.returnConnection(a);
+    a.destroy(); // a user keeps a reference after returning it
+    const b = client.getConnection();
+    assert.notEqual(b, a);
+    assert.equal(b.destroyed, false);
+    assert.equal(client.getConnection(), undefined);
+    assert.equal(client.slotCount, 1);
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});
