@@ -68,9 +68,7 @@ fn all(args: impl Iterator<Item = String>) {
     println!();
     report::virtual_time::load(&o);
     println!();
-    let mut tune = o.clone();
-    tune.loads = vec![80.0, 95.0];
-    report::virtual_time::tune(&tune);
+    report::virtual_time::tune(&o);
     println!();
     report::virtual_time::scale(&o);
     println!(

@@ -28,6 +28,8 @@ pub struct Opts {
     /// scale: sizes as servers x clients.
     pub sizes: Vec<(usize, usize)>,
     pub load: f64,
+    /// `--loads` was given (tune's own default is 80 and 95).
+    pub loads_given: bool,
 }
 
 const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-one
@@ -40,7 +42,8 @@ const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-o
   --service-ms T    mean service time at speed 1, exponential (10)
   --warmup K        seconds before measuring: pools fill and settle (10)
   --window K        seconds measured (20)
-  --loads LIST      offered loads, % of capacity (10,20,30,40,50,60,70,80,90,95)
+  --loads LIST      offered loads, % of capacity (10,20,30,40,50,60,70,80,90,95;
+                    tune: 80,95)
   --load L          offered load of scale and scale-one, % (80)
   --sizes LIST      scale: servers x clients (100x2000,1000x20000,3000x60000,10000x200000)
   --seed X          seed (1)
@@ -69,6 +72,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
             (10_000, 200_000),
         ],
         load: 80.0,
+        loads_given: false,
     };
     let mut it = args;
     fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
@@ -92,6 +96,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
             "--loads" => {
                 let v: String = val(&f, it.next());
                 o.loads = v.split(',').map(|x| val(&f, Some(x.into()))).collect();
+                o.loads_given = true;
             }
             "--sizes" => {
                 let v: String = val(&f, it.next());
@@ -592,6 +597,11 @@ pub fn load(o: &Opts) {
 
 /// Callosum variants against P2C at the loads given, on both fleets.
 pub fn tune(o: &Opts) {
+    let mut o = o.clone();
+    if !o.loads_given {
+        o.loads = vec![80.0, 95.0];
+    }
+    let o = &o;
     type Variant = (&'static str, fn(&mut VtConfig));
     let variants: Vec<Variant> = vec![
         ("P2C least-outstanding (reference)", |c| {
