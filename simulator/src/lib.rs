@@ -1,5 +1,5 @@
-//! A Callosum fleet simulator on tokio, built on the same pool core as the
-//! Node.js addon (`callosum-pool`).
+//! The Callosum fleet simulator, built on the same pool core as the Node.js
+//! addon (`callosum-pool`): real sockets on tokio, or virtual time.
 //!
 //! - [`server::Server`]: a real Callosum server on loopback: lowest free slot
 //!   per connection, the slot line, the slot freed on close, requests
@@ -7,7 +7,9 @@
 //! - [`client::Client`]: a pool, a rover with the JavaScript rover's rules
 //!   ([`rover`]), requests on the lowest idle slot.
 //! - [`fleet`]: many of both in one process, snapshots, and the scenarios
-//!   (steady state, scale-out, failure) that `examples/fleet.rs` runs.
+//!   (steady state, scale-out, failure), over either mode ([`fleet::Driver`]).
+//! - [`vt`]: the virtual-time mode: a discrete-event simulation of the same
+//!   pools and rover rules, servers with a capacity, other balancers.
 //! - [`svg`]: the charts, written by hand.
 
 pub mod client;

@@ -170,7 +170,7 @@ impl VtConfig {
     }
 
     pub fn speed(&self, server: usize) -> f64 {
-        if self.slow_every > 0 && server % self.slow_every == 0 {
+        if self.slow_every > 0 && server.is_multiple_of(self.slow_every) {
             self.slow_speed
         } else {
             1.0
