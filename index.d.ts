@@ -41,8 +41,11 @@ declare namespace CallosumClient {
     readonly _destroySocket: () => void;
   };
 
-  /** Codes of the errors this package reports. */
+  /** Codes of the errors this package reports (lib/errors.js is the registry; a test checks this list against it). */
   export type ErrorCode =
+    | 'ERR_INVALID_ARG_TYPE'
+    | 'ERR_INVALID_ARG_VALUE'
+    | 'ERR_OUT_OF_RANGE'
     | 'ERR_CALLOSUM_INVALID_SLOT'
     | 'ERR_CALLOSUM_NOT_A_SOCKET'
     | 'ERR_CALLOSUM_SOCKET_HELD'
@@ -50,16 +53,63 @@ declare namespace CallosumClient {
     | 'ERR_CALLOSUM_ACQUIRE_TIMEOUT'
     | 'ERR_CALLOSUM_QUEUE_FULL'
     | 'ERR_CALLOSUM_CLOSED'
+    | 'ABORT_ERR'
+    | 'ERR_CALLOSUM_CLOSE_TIMEOUT'
     | 'ERR_CALLOSUM_NO_SERVERS'
     | 'ERR_CALLOSUM_BAD_SLOT_LINE'
     | 'ERR_CALLOSUM_CLOSED_EARLY'
     | 'ERR_CALLOSUM_HANDSHAKE_TIMEOUT'
-    | 'ERR_CALLOSUM_BAD_OPTION'
-    | 'ERR_CALLOSUM_BAD_SERVER'
-    | 'ERR_CALLOSUM_BAD_SERVER_ID'
-    | 'ABORT_ERR'
-    | 'ERR_INVALID_ARG_TYPE'
-    | 'ERR_OUT_OF_RANGE';
+    | 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'
+    | 'ERR_CALLOSUM_POISONED'
+    | 'ERR_CALLOSUM_REENTRANT';
+
+  /** What a pool has done since it was made: monotonic counts (`client.counters()`). */
+  export interface Counters {
+    /** Sockets lent: getConnection, acquire, and hand-offs to waiters. */
+    leases: number;
+    /** Returns accepted. */
+    returns: number;
+    /** Offered sockets kept (displacing ones included). */
+    offersKept: number;
+    /** Kept offers that displaced the highest kept slot. */
+    offersDisplacing: number;
+    /** Offered sockets refused and destroyed: pool full, closed, bad slot, already destroyed. */
+    offersRefused: number;
+    /** Kept sockets found dead while idle. */
+    droppedIdle: number;
+    /** Kept sockets that died while lent out. */
+    droppedLeased: number;
+    acquiresImmediate: number;
+    acquiresAfterWait: number;
+    acquiresTimedOut: number;
+    acquiresAborted: number;
+    acquiresQueueFull: number;
+  }
+
+  export interface CloseOptions {
+    /** Milliseconds to wait for sockets still out; then they are destroyed and the promise rejects with ERR_CALLOSUM_CLOSE_TIMEOUT. */
+    timeout?: number;
+  }
+
+  /** `diagnostics_channel` names and the messages published on them. */
+  export interface ChannelMessages {
+    'callosum:pool:kept': { client: CallosumClient; slot: number; socket: Socket; displacedSlot: number | null };
+    'callosum:pool:refused': {
+      client: CallosumClient; slot: unknown; socket: Socket;
+      reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed'; highestSlot: number | null;
+    };
+    'callosum:pool:dropped': {
+      client: CallosumClient; slot: number | undefined; socket: Socket;
+      reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable'; leased: boolean; error?: unknown;
+    };
+    'callosum:pool:acquire-timeout': { client: CallosumClient; timeout: number; waiting: number };
+    'callosum:pool:closed': { client: CallosumClient; leased: number };
+    'callosum:rover:connection': { rover: Rover; serverId: string; server: ServerAddress; slot: number; socket: Socket };
+    'callosum:rover:handshake-error': { rover: Rover; serverId: string; server: ServerAddress; error: CallosumError };
+    'callosum:rover:unreachable': { rover: Rover; serverId: string; server: ServerAddress };
+  }
+
+  export type ChannelName = keyof ChannelMessages;
 
   export interface CallosumError extends Error {
     code: ErrorCode;
@@ -83,7 +133,9 @@ declare namespace CallosumClient {
     connectTimeout?: number;
     /** Milliseconds from connect to a whole slot line. Default 2000. */
     handshakeTimeout?: number;
-    /** Ceiling of the back-off of an unreachable server, ms. Default 30000. */
+    /** Skip an unreachable server for a while (ROVING_INTERVAL * 2^(failures-1), at most maxBackoff). Default false: retried whenever picked, as the original. */
+    backOffUnreachable?: boolean;
+    /** Ceiling of that back-off, ms. Default 30000. */
     maxBackoff?: number;
     /** A source of numbers in [0, 1), for repeatable runs. Default Math.random. */
     random?: () => number;
@@ -94,16 +146,26 @@ declare namespace CallosumClient {
   /** Offers the pool a connection to a random known server every interval. */
   export class Rover extends EventEmitter {
     constructor(options?: RoverOptions);
-    addServer(id: string, server: ServerAddress): this;
-    dropServer(id: string): this;
+    addServer(id: string | number, server: ServerAddress): this;
+    dropServer(id: string | number): this;
+    /** Attempts at once, then every ROVING_INTERVAL (restarts the interval if running). */
     start(): this;
+    /** Stops the timer and destroys attempts in progress. */
     stop(): this;
     /** Runs one tick now; returns the id of the server chosen, or undefined. */
     connect(): string | undefined;
-    /** The known servers, by id. */
-    readonly servers: Record<string, ServerAddress>;
+    /** The known servers, by id: a plain object, read at every tick (as in the original). */
+    servers: Record<string, ServerAddress>;
+    readonly ROVING_INTERVAL: number;
+    readonly backOffUnreachable: boolean;
+    /** The interval timer (null before start()): `clearInterval(rover.intervalId)` stops the rover, as the original. */
+    intervalId: ReturnType<typeof setInterval> | null;
     /** Whether the interval timer runs. */
     readonly running: boolean;
+    /** A server's failures in a row and when it may be picked again (0: now), or undefined. */
+    serverState(id: string | number): { failures: number; retryAt: number } | undefined;
+    [Symbol.dispose](): void;
+    [Symbol.asyncDispose](): Promise<void>;
     /** Attempts still connecting or handshaking. */
     readonly pending: number;
     on(event: 'connection', listener: (slot: number, socket: Socket) => void): this;
@@ -140,11 +202,22 @@ declare class CallosumClient extends EventEmitter {
   returnConnection(socket: Socket): void;
   /** A leased socket: at once if one is idle, else after waiting (FIFO). */
   acquire(options?: CallosumClient.AcquireOptions): Promise<CallosumClient.PooledSocket>;
-  /** Stops lending and keeping: idle sockets destroyed now, leased ones when returned, waiters rejected. */
-  close(): void;
+  /**
+   * Stops lending and keeping: idle sockets destroyed now, leased ones when returned, waiters rejected,
+   * rovers stopped. The promise resolves once no socket the pool owned is out; with `timeout`, it
+   * rejects with ERR_CALLOSUM_CLOSE_TIMEOUT at the deadline after destroying those still out.
+   * Calling it again returns the same promise; nobody has to await it.
+   */
+  close(options?: CallosumClient.CloseOptions): Promise<void>;
+  /** `await using`: close() and wait for the sockets still out. */
+  [Symbol.asyncDispose](): Promise<void>;
+  /** `using`: close(). */
+  [Symbol.dispose](): void;
   /** Wires a rover to this pool; `close()` stops it. Its errors are emitted here. */
   rove(servers: Record<string, CallosumClient.ServerAddress>, options?: CallosumClient.RoverOptions): CallosumClient.Rover;
   stats(): CallosumClient.Stats;
+  /** Monotonic counts of what the pool has done. */
+  counters(): CallosumClient.Counters;
 
   on(event: 'error', listener: (error: CallosumClient.CallosumError) => void): this;
   on(event: 'unreachable', listener: (id: string, server: CallosumClient.ServerAddress) => void): this;

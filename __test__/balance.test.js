@@ -10,8 +10,8 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 
 const CallosumClient = require('..');
-const { CallosumServer } = require('../examples/callosum-server.js');
-const { seededRandom, FleetClient, maxOverMean, sleep } = require('../examples/fleet.js');
+const { CallosumServer } = require('./fixtures/callosum-server.js');
+const { seededRandom, FleetClient, maxOverMean, sleep } = require('./fixtures/loopback-fleet.js');
 
 const SERVERS = 3;
 const CLIENTS = 12;

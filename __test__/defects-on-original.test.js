@@ -2,7 +2,7 @@
 
 // Every test of defects.test.js must fail on the original's behaviour, or it
 // proves nothing. This runs that file against the cost-faithful model of
-// 0.1.5 (bench/original.js, itself checked by original-model.test.js) and
+// 0.1.5 (__test__/fixtures/original-0.1.5-model.js, itself checked by original-model.test.js) and
 // expects each D test to fail on an assertion about behaviour; D9 fails
 // because the original has no close() at all, which is the defect.
 
@@ -23,7 +23,7 @@ function withoutTestContext() {
 
 test('D1-D9 each fail against the model of the original 0.1.5', { timeout: 120_000 }, () => {
   const run = spawnSync(process.execPath, [
-    '--require', path.join(root, 'bench', 'model-as-package.js'),
+    '--require', path.join(__dirname, 'fixtures', 'model-as-package.js'),
     '--test', '--test-reporter=tap', path.join(__dirname, 'defects.test.js'),
   ], { encoding: 'utf8', cwd: root, env: withoutTestContext() });
   const results = [...run.stdout.matchAll(/^(not ok|ok) \d+ - (D\d):[^\n]*\n([\s\S]*?)(?=^(?:not ok|ok) \d+ - |^1\.\.)/gm)]

@@ -1,7 +1,7 @@
 'use strict';
 
 // The benchmark's model of the original callosum-client-tcp 0.1.5
-// (bench/original.js) checked against the original's documented behaviour
+// (__test__/fixtures/original-0.1.5-model.js) checked against the original's documented behaviour
 // (SPEC C1-C7) and against the defects it must keep (D1-D7), so that its
 // figures can be trusted as the original's.
 
@@ -313,7 +313,7 @@ test('the package contract tests C2-C7 pass against the model', { timeout: 60_00
   if (!fs.existsSync(contract)) return; // not written yet
   const run = spawnSync(
     process.execPath,
-    ['--require', path.join(__dirname, '..', 'bench', 'model-as-package.js'), '--test', '--test-reporter=tap', contract],
+    ['--require', path.join(__dirname, 'fixtures', 'model-as-package.js'), '--test', '--test-reporter=tap', contract],
     { encoding: 'utf8', cwd: path.join(__dirname, '..'), env: childEnv() },
   );
   const results = [...run.stdout.matchAll(/^(not ok|ok) \d+ - (.*)$/gm)].map((m) => ({ ok: m[1] === 'ok', name: m[2].trim() }));

@@ -9,7 +9,7 @@ const net = require('node:net');
 
 const CallosumClient = require('..');
 const { Rover } = CallosumClient;
-const { CallosumServer } = require('../examples/callosum-server.js');
+const { CallosumServer } = require('./fixtures/callosum-server.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -16,7 +16,7 @@ const { EventEmitter } = require('node:events');
 
 const CallosumClient = require('..');
 const { Rover } = CallosumClient;
-const { CallosumServer } = require('../examples/callosum-server.js');
+const { CallosumServer } = require('./fixtures/callosum-server.js');
 
 const HOST = '127.0.0.1';
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -12,7 +12,7 @@ const { spawn } = require('node:child_process');
 const path = require('node:path');
 
 const Rover = require('../lib/rover.js');
-const { CallosumServer } = require('../examples/callosum-server.js');
+const { CallosumServer } = require('./fixtures/callosum-server.js');
 
 const HOST = '127.0.0.1';
 

@@ -75,3 +75,19 @@ test('types: every @ts-expect-error case in must-fail.ts is an error on its own 
   const unexpected = [...byLine].filter(([l]) => !expected.includes(l)).map(([l, m]) => `${l}: ${m}`);
   assert.deepStrictEqual(unexpected, [], 'errors on lines that are not must-fail cases');
 });
+
+test('types: `await using` and `using` compile (tsc, target es2022) and dispose of the pool and the rover when run', () => {
+  const tsc = path.join(path.dirname(require.resolve('typescript/package.json', { paths: [ROOT] })), 'bin', 'tsc');
+  // Emitted inside the package, so that 'callosum-client-tcp' resolves to it
+  // through package.json `exports` (self-reference), as in the other consumers.
+  const out = path.join(DIR, '.out');
+  fs.rmSync(out, { recursive: true, force: true });
+  const r = spawnSync(process.execPath, [tsc, path.join(DIR, 'dispose.mts'), '--outDir', out, '--module', 'node16',
+    '--moduleResolution', 'node16', '--target', 'es2022', '--lib', 'es2022,esnext.disposable', '--types', 'node',
+    '--strict', '--rootDir', DIR, '--pretty', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+  const run = spawnSync(process.execPath, [path.join(out, 'dispose.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  fs.rmSync(out, { recursive: true, force: true });
+  assert.strictEqual(run.status, 0, run.stderr);
+  assert.deepStrictEqual(JSON.parse(run.stdout), { closed: true, destroyed: true, running: false });
+});

@@ -22,8 +22,8 @@
  */
 
 const { performance } = require('perf_hooks');
-const { CallosumServer } = require('./callosum-server.js');
-const { seededRandom, FleetClient, Load, maxOverMean, percentile, sleep } = require('./fleet.js');
+const { CallosumServer } = require('../__test__/fixtures/callosum-server.js');
+const { seededRandom, FleetClient, Load, maxOverMean, percentile, sleep } = require('../__test__/fixtures/loopback-fleet.js');
 
 // Numbers may be overridden from the environment, e.g. DEMO_RATE=100.
 const CONFIG = {

@@ -58,8 +58,8 @@ new CallosumClient.Rover({ ROVING_INTERVAL: '1s' });
 new CallosumClient.Rover().addServer('a', { host: 'localhost' });
 // @ts-expect-error ports are numbers
 client.rove({ a: { host: 'localhost', port: '4000' } });
-// @ts-expect-error servers is read only
-new CallosumClient.Rover().servers = {};
+// @ts-expect-error servers holds addresses (it is assignable, as in the original, but typed)
+new CallosumClient.Rover().servers = { a: 'localhost:4000' };
 // @ts-expect-error connect() may choose no server
 const chosen: string = new CallosumClient.Rover().connect();
 // @ts-expect-error a started rover is not a number
