@@ -967,4 +967,35 @@ mod tests {
         assert!(sc.fail.refill_full_secs.is_some());
         assert_eq!(sc.steady.failed, 0);
     }
+
+    #[test]
+    fn weighted_slots_give_slow_servers_fewer_connections() {
+        let mut counts = Vec::new();
+        for policy in [
+            SlotPolicy::Lowest,
+            SlotPolicy::Weighted,
+            SlotPolicy::LoadAware,
+        ] {
+            let mut c = small(Balancer::Callosum);
+            c.slow_every = 2;
+            c.slow_speed = 0.5;
+            c.slot_policy = policy;
+            c.probes = 2;
+            c.fair_ties = true;
+            c.request_rate = 0.5 * c.capacity(10);
+            let mut sim = Sim::new(c, 10, 100);
+            sim.run_until(Duration::from_secs(10));
+            sim.check();
+            let p = sim.pooled();
+            let slow: i64 = p.iter().step_by(2).sum();
+            let fast: i64 = p.iter().skip(1).step_by(2).sum();
+            assert_eq!(slow + fast, 300);
+            counts.push((slow, fast));
+        }
+        // Lowest: even; weighted: the half-speed servers hold about half as many.
+        let (s, f) = counts[0];
+        assert!((s - f).abs() <= 10, "{counts:?}");
+        let (s, f) = counts[1];
+        assert!(s * 2 >= f - 20 && s * 2 <= f + 20, "{counts:?}");
+    }
 }
