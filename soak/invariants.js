@@ -239,6 +239,14 @@ class Tracker {
     }
   }
 
+  // A reader got a line that is neither its answer nor the server's banner.
+  onUnexpected(sc, socket, line, id) {
+    const rec = socket[kRecord];
+    const conn = rec === undefined ? 'no record'
+      : `conn ${rec.id} on ${rec.server.name}, plan ${rec.plan ? rec.plan.kind : 'none'}, banner ${rec.trailing === null ? 'none' : JSON.stringify(rec.trailing)} ${socket[kSeenTrailing] ? 'seen' : 'unseen'}, server end ${rec.closedHow || 'open'}`;
+    this.v.add('unexpected-answer', `client ${sc.index}: waiting for "ok ${id}", read ${JSON.stringify(line.slice(0, 60))} on slot ${socket._slot} (lease ${socket[kLeases]}, last returned ${socket[kReturnedPaused] ? 'paused' : 'flowing'}; ${conn})`);
+  }
+
   causeOf(socket, rec) {
     const lent = socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
     const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? 'bytes after the slot line unread' : 'nothing unread';

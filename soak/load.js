@@ -161,6 +161,9 @@ class SoakClient {
             finish(text.length === 0 ? 'ok' : 'extra bytes');
             return;
           } else {
+            // Another holder's answer, or bytes lost, reordered or repeated
+            // on their way through the pool.
+            tracker.onUnexpected(sc, socket, line, id);
             finish('unexpected answer');
             return;
           }
