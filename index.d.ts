@@ -61,7 +61,8 @@ declare namespace CallosumClient {
     | 'ERR_CALLOSUM_HANDSHAKE_TIMEOUT'
     | 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'
     | 'ERR_CALLOSUM_POISONED'
-    | 'ERR_CALLOSUM_REENTRANT';
+    | 'ERR_CALLOSUM_REENTRANT'
+    | 'ERR_CALLOSUM_NATIVE';
 
   /** What a pool has done since it was made: monotonic counts (`client.counters()`). */
   export interface Counters {

@@ -55,6 +55,8 @@ def('ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND', Error,
 def('ERR_CALLOSUM_POISONED', Error,
   'the native pool hit an internal fault (a Rust panic) and refuses every later call; the client reports it once and behaves as closed');
 def('ERR_CALLOSUM_REENTRANT', Error, 'a native pool was called while already in a call (an internal fault)');
+def('ERR_CALLOSUM_NATIVE', Error,
+  'the native layer failed in a way that should not happen (N-API failing to make a value, a pool id naming no live pool); src/errors.rs lists the cases');
 
 /** Every registered code, in registry order. */
 const codes = Object.freeze([...registry.keys()]);
