@@ -211,3 +211,16 @@ test('close() stops the rovers and rejects the waiters; await client[Symbol.asyn
   assert.equal(d.errors[0].code, 'ERR_OUT_OF_RANGE');
   assert.equal(d.closed, true);
 });
+
+test('examples/prometheus-metrics.js: counts the channel events and the counters into Prometheus text', () => {
+  const { spawnSync } = require('node:child_process');
+  const path = require('node:path');
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'examples', 'prometheus-metrics.js')], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  for (const line of lines) assert.match(line, /^callosum_[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? \d+$/);
+  const value = (key) => Number(lines.find((l) => l.startsWith(key))?.split(' ')[1]);
+  assert.ok(value('callosum_kept_total{displacing="false"}') >= 1);
+  assert.ok(value('callosum_rover_unreachable_total{server="gone"}') >= 1);
+  assert.equal(value('callosum_pool_leases_total{pool="api"}'), value('callosum_pool_returns_total{pool="api"}'));
+});
