@@ -151,6 +151,7 @@ class ChaosServer extends EventEmitter {
       deadAt: undefined, // confirmed: any reading peer has seen it
       serverGoneAt: undefined, // server-side socket closed
       halfOpenFlagged: false,
+      waiting: null, // requests held until a late banner is sent
       partial: '',
     };
     this.accepted++;
@@ -227,8 +228,21 @@ class ChaosServer extends EventEmitter {
       case 'trailing':
       case 'trailing-close': {
         rec.trailing = `#hi ${rec.id}\n`;
-        if (plan.oneWrite) socket.write(line + rec.trailing);
-        else {
+        if (plan.lateMs > 0) {
+          // Requests that come before the banner are answered after it: the
+          // banner is always the first thing a user reads.
+          socket.write(line);
+          rec.waiting = [];
+          this.later(plan.lateMs, () => {
+            const waiting = rec.waiting;
+            rec.waiting = null;
+            if (rec.socket === null || rec.socket.destroyed || rec.socket.writableEnded) return;
+            rec.socket.write(rec.trailing);
+            for (const id of waiting) this.request(rec, id);
+          });
+        } else if (plan.oneWrite) {
+          socket.write(line + rec.trailing);
+        } else {
           socket.write(line);
           socket.write(rec.trailing);
         }
@@ -251,9 +265,14 @@ class ChaosServer extends EventEmitter {
     }
     for (const line of lines) {
       this.requests++;
-      if (this.stalledUntil > 0) this.held.push([rec, line]);
-      else this.answer(rec, line);
+      if (rec.waiting !== null) rec.waiting.push(line);
+      else this.request(rec, line);
     }
+  }
+
+  request(rec, id) {
+    if (this.stalledUntil > 0) this.held.push([rec, id]);
+    else this.answer(rec, id);
   }
 
   answer(rec, id) {

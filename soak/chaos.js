@@ -12,7 +12,7 @@ const RATES = {
   reset: 1.0, // a live connection reset (RST)
   'half-close': 0.7, // the server end()s a live connection and keeps reading
   close: 0.7, // the server destroys a live connection (FIN)
-  'trailing-close': 1.0, // next 3-15 connections: `#hi <id>\n` after the slot line, closed later
+  'trailing-close': 1.0, // next 3-15 connections: `#hi <id>\n` after the slot line (at once or a little later), closed later
   trailing: 0.3, // next connection: bytes after the slot line, never closed by the server
   'split-line': 2.0, // next connection: slot line in 2-3 writes a few ms apart
   'bad-line': 0.5, // next connection: a garbage slot line
@@ -61,9 +61,12 @@ function params(kind, random) {
       const r = random();
       // Several connections in a row (a server that greets with a banner for
       // a while): most are refused by full pools, a few are kept.
+      // A third send the banner 5-50 ms after the slot line: it reaches a
+      // socket already handed to the pool.
       return {
         count: between(random, 3, 15), closeAfterMs: between(random, 200, 3000),
         how: r < 0.4 ? 'end' : r < 0.8 ? 'destroy' : 'reset', oneWrite: random() < 0.5,
+        lateMs: random() < 0.33 ? between(random, 5, 50) : 0,
       };
     }
     case 'trailing':

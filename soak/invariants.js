@@ -249,7 +249,8 @@ class Tracker {
 
   causeOf(socket, rec) {
     const lent = socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
-    const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? 'bytes after the slot line unread' : 'nothing unread';
+    const late = rec.plan !== null && rec.plan.lateMs > 0 ? `, sent ${rec.plan.lateMs} ms after it` : ', sent with it';
+    const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? `bytes after the slot line unread${late}` : 'nothing unread';
     return `${rec.closedHow}; ${lent}; ${bytes}`;
   }
 
