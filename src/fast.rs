@@ -138,33 +138,33 @@ unsafe fn dispatch(
     // does not run during this call: no write races with this read.
     let id = unsafe { (*registry.control.get())[CONTROL_POOL] } as usize;
     // The borrow of the registry's table lasts the call (no pool can be
-    // registered or dropped meanwhile: that takes JavaScript).
-    let pools = registry.pools.try_borrow();
-    let Some(core) = pools.as_ref().ok().and_then(|p| p.get(id)?.as_ref()) else {
-        // SAFETY: `env` is live for this call.
-        return unsafe { throw(env, errors::NATIVE, "native pool id names no live pool") };
-    };
-    // A panic in a pool is caught by `Core::with_queue`, which poisons it;
-    // this catch is the backstop that keeps any other unwind out of V8.
-    match catch_unwind(AssertUnwindSafe(|| entry(core))) {
-        Ok(Ok(())) => ptr::null_mut(), // undefined
-        Ok(Err(refused)) => {
-            let message = errors::refusal_message(core, refused);
-            // SAFETY: `env` is live for this call.
-            unsafe {
-                errors::throw_raw(env, Class::Error, errors::refusal_code(refused), &message)
-            };
-            ptr::null_mut()
-        }
-        // SAFETY: `env` is live for this call.
-        Err(_) => unsafe {
-            throw(
-                env,
+    // registered meanwhile: that takes JavaScript), and ends before any
+    // throw (which allocates, and may let a finalizer unregister a pool).
+    let (code, message) = {
+        let pools = registry.pools.try_borrow();
+        match pools.as_ref().ok().and_then(|p| p.get(id)?.as_ref()) {
+            // A panic in a pool is caught by `Core::with_queue`, which
+            // poisons it; this catch is the backstop that keeps any other
+            // unwind out of V8.
+            Some(core) => match catch_unwind(AssertUnwindSafe(|| entry(core))) {
+                Ok(Ok(())) => return ptr::null_mut(), // undefined
+                Ok(Err(refused)) => (
+                    errors::refusal_code(refused),
+                    errors::refusal_message(core, refused),
+                ),
+                Err(_) => (
+                    errors::NATIVE,
+                    "native entry point panicked outside a pool; this is a bug".to_owned(),
+                ),
+            },
+            None => (
                 errors::NATIVE,
-                "native entry point panicked outside a pool; this is a bug",
-            )
-        },
-    }
+                "native pool id names no live pool".to_owned(),
+            ),
+        }
+    };
+    // SAFETY: `env` is live for this call.
+    unsafe { throw(env, code, &message) }
 }
 
 /// Throws a coded `Error`; returns what a callback returns after a throw.
