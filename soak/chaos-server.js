@@ -146,6 +146,7 @@ class ChaosServer extends EventEmitter {
       acceptedAt: now,
       plan: null,
       trailing: null, // bytes sent after the slot line, if any
+      goodbye: null, // a last line sent before closing, if any
       serverClosedAt: undefined, // the server ended, destroyed or reset its end
       closedHow: undefined,
       deadAt: undefined, // confirmed: any reading peer has seen it
@@ -335,10 +336,17 @@ class ChaosServer extends EventEmitter {
   }
 
   // Faults on a live connection: 'reset', 'half-close' (FIN, keep reading),
-  // 'close' (destroy: FIN). Returns whether a connection was hit.
-  hit(kind, random) {
+  // 'close' (destroy: FIN), 'goodbye' (a last line, then a close by `ev.how`
+  // `ev.afterMs` later). Returns whether a connection was hit.
+  hit(kind, random, ev) {
     const rec = this.pick(random);
     if (rec === null) return false;
+    if (kind === 'goodbye') {
+      rec.goodbye = `#bye ${rec.id}`;
+      rec.socket.write(`${rec.goodbye}\n`);
+      this.later(ev.afterMs, () => this.closeWith(rec, ev.how, `goodbye-then-${ev.how}`));
+      return true;
+    }
     const how = kind === 'reset' ? 'reset' : kind === 'half-close' ? 'end' : 'destroy';
     return this.closeWith(rec, how, kind);
   }

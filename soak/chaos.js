@@ -12,6 +12,7 @@ const RATES = {
   reset: 1.0, // a live connection reset (RST)
   'half-close': 0.7, // the server end()s a live connection and keeps reading
   close: 0.7, // the server destroys a live connection (FIN)
+  goodbye: 0.5, // the server sends a last line on a live connection, then closes it 0-50 ms later
   'trailing-close': 1.0, // next 3-15 connections: `#hi <id>\n` after the slot line (at once or a little later), closed later
   trailing: 0.3, // next connection: bytes after the slot line, never closed by the server
   'split-line': 2.0, // next connection: slot line in 2-3 writes a few ms apart
@@ -79,6 +80,8 @@ function params(kind, random) {
       const r = random();
       return { partial: r < 0.5 ? '1' : '', afterMs: between(random, 0, 30), how: random() < 0.5 ? 'destroy' : 'end' };
     }
+    case 'goodbye':
+      return { afterMs: between(random, 0, 50), how: random() < 0.5 ? 'end' : 'destroy' };
     case 'stall':
       return { ms: between(random, 200, 1500) };
     case 'kill':
@@ -116,10 +119,11 @@ function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill
       case 'reset':
       case 'half-close':
       case 'close':
+      case 'goodbye':
         // The chosen server first, then any other with a live connection.
         for (let k = 0; k < servers.length; k++) {
           const s = servers[(ev.server + k) % servers.length];
-          if (s.up && s.hit(ev.kind, random)) {
+          if (s.up && s.hit(ev.kind, random, ev)) {
             count(ev.kind);
             return;
           }

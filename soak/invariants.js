@@ -223,9 +223,11 @@ class Tracker {
   // A reader saw a '#' line: the bytes the server sent after the slot line.
   onBanner(socket, line) {
     const rec = socket[kRecord];
-    if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1)) {
+    if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1) && socket[kSeenTrailing] !== true) {
       socket[kSeenTrailing] = true;
       this.counters.add('exposure', 'bytes after the slot line read by the first user');
+    } else if (rec !== undefined && line === rec.goodbye) {
+      this.counters.add('exposure', 'goodbye line read by a user');
     } else this.v.add('unexpected-banner', `a socket read ${JSON.stringify(line.slice(0, 40))}`);
   }
 
@@ -250,7 +252,8 @@ class Tracker {
   causeOf(socket, rec) {
     const lent = socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
     const late = rec.plan !== null && rec.plan.lateMs > 0 ? `, sent ${rec.plan.lateMs} ms after it` : ', sent with it';
-    const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? `bytes after the slot line unread${late}` : 'nothing unread';
+    const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? `bytes after the slot line unread${late}`
+      : rec.goodbye !== null ? 'a goodbye line unread' : 'nothing unread';
     return `${rec.closedHow}; ${lent}; ${bytes}`;
   }
 
