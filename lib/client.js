@@ -29,8 +29,9 @@ const HANDED = 4;
 // The handle a socket holds in the pool that keeps it. One module-wide key, so
 // a socket's shape stays the same whichever pool it passes through.
 const kHandle = Symbol('callosum.handle');
-// On a socket that died while lent out: the pool that owes it one quiet return.
-const kDiedLent = Symbol('callosum.diedLent');
+// A socket that died while lent out keeps, under kHandle, a negative mark
+// naming the pool that owes it one quiet return (a mark in the same property,
+// not one more: a new property would change the socket's shape again).
 
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
 const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
@@ -73,9 +74,10 @@ function checkTimeout(where, value) {
 }
 
 // A socket, as far as the pool needs one: it can be watched, destroyed and
-// marked (a frozen object would make the marks throw after the keep). Never a
-// Proxy (no net.Socket is one, and its traps could throw at any later step);
-// a getter that throws makes it not a socket instead of a throw.
+// marked. Never a Proxy (no net.Socket is one, and its traps could throw at
+// any later step, even inside Node's own destroy()); not frozen or sealed (the
+// marks could not be set, and a frozen net.Socket throws from inside
+// destroy()); a getter that throws makes it not a socket instead of a throw.
 function isSocketLike(value) {
   if (value === null || typeof value !== 'object' || types.isProxy(value)) return false;
   try {
@@ -126,6 +128,11 @@ class CallosumClient extends EventEmitter {
   #closing = null; // the promise close() returns, once called
   #rovers = new Set();
   #counters = new Counters();
+  #diedMark; // see kHandle
+  // The lowest slot a full pool refuses: its highest kept slot, as Rust last
+  // reported it with a refusal. Valid until the kept set changes (a keep or a
+  // drop resets it), so most refusals need no crossing. Infinity: ask Rust.
+  #refuseFrom = Infinity;
   // The listener for 'end', 'error' and 'close' of every kept socket: one
   // function per pool, not a closure per socket (EventEmitter calls it with
   // the socket as `this`, and the event's argument tells which it was).
@@ -148,6 +155,7 @@ class CallosumClient extends EventEmitter {
     this.#id = native.id;
     this.#io = native.io;
     this.#meta = native.meta;
+    this.#diedMark = -1 - native.id;
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
   }
 
@@ -277,6 +285,10 @@ class CallosumClient extends EventEmitter {
       this.#refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
       return;
     }
+    if (slot >= this.#refuseFrom) {
+      this.#refuse(slot, socket, 'full', this.#refuseFrom);
+      return;
+    }
     // With callers waiting, a kept socket goes to the oldest at once.
     const handOff = this.#waiters.length !== 0;
     const io = this.#io;
@@ -289,9 +301,11 @@ class CallosumClient extends EventEmitter {
     const code = this.#meta[N.META_RESULT];
     if (code !== N.OFFER_KEPT) {
       const full = code === N.OFFER_FULL;
+      if (full) this.#refuseFrom = io[N.IO_VICTIM_SLOT];
       this.#refuse(slot, socket, full ? 'full' : 'closed', full ? io[N.IO_VICTIM_SLOT] : null);
       return;
     }
+    this.#refuseFrom = Infinity;
     const h = io[N.IO_HANDLE];
     const victim = io[N.IO_VICTIM];
     const victimSlot = io[N.IO_VICTIM_SLOT];
@@ -612,10 +626,10 @@ class CallosumClient extends EventEmitter {
         this.#drop(h, socket, socket.destroyed === true ? 'destroyed' : 'peer-ended', false);
         return;
       }
-    } else if (socket !== null && typeof socket === 'object' && socket[kDiedLent] === this) {
+    } else if (h === this.#diedMark) {
       // It died while lent out and was dropped then; this is its one return.
       // After an 'end' it may still be half open: the pool owned it, so close it.
-      socket[kDiedLent] = undefined;
+      socket[kHandle] = undefined;
       socket._leased = false;
       this.#counters.returns++;
       this.#destroyQuietly(socket);
@@ -760,6 +774,7 @@ class CallosumClient extends EventEmitter {
   // Forgets a dead socket and frees its slot (unless displaced). A socket
   // still out with a user is left to them, and its one return accepted.
   #drop(h, socket, why, stillLent, error) {
+    this.#refuseFrom = Infinity;
     const wasDisplaced = this.#state[h] === DISPLACED;
     if (!this.#poisoned) {
       this.#io[N.IO_HANDLE] = h;
@@ -789,6 +804,7 @@ class CallosumClient extends EventEmitter {
   // that throws, on() that throws): dropped, destroyed if it can be, and
   // reported, since something handed the pool a hostile object.
   #dropUnusable(h, socket, err) {
+    this.#refuseFrom = Infinity;
     if (!this.#poisoned) {
       this.#io[N.IO_HANDLE] = h;
       this.#callNative(N.remove);
@@ -816,7 +832,7 @@ class CallosumClient extends EventEmitter {
 
   #markDiedLent(socket) {
     try {
-      socket[kDiedLent] = this;
+      socket[kHandle] = this.#diedMark;
     } catch {
       // a hostile object: its return will be NOT_LEASED
     }
