@@ -251,7 +251,7 @@ class Tracker {
 
   causeOf(socket, rec) {
     const lent = socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
-    const late = rec.plan !== null && rec.plan.lateMs > 0 ? `, sent ${rec.plan.lateMs} ms after it` : ', sent with it';
+    const late = rec.plan !== null && rec.plan.lateMs > 0 ? ', sent 5-50 ms after it' : ', sent with it';
     const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? `bytes after the slot line unread${late}`
       : rec.goodbye !== null ? 'a goodbye line unread' : 'nothing unread';
     return `${rec.closedHow}; ${lent}; ${bytes}`;
