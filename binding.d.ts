@@ -50,9 +50,11 @@ export declare function layout(): Record<string, number>
 export declare function layoutProbe(): ArrayBuffer
 
 /**
- * Counts of a pool, for logging and metrics: a snapshot of its state, then
- * its cumulative counters (monotonic, never reset; see
- * `callosum_pool::Counters` for what each one counts).
+ * A snapshot of a pool's state, for `client.stats()`. The pool's cumulative
+ * counts are the client's (`client.counters()`, lib/counters.js): it sees
+ * every outcome, including the hand-offs and refusals that never reach Rust,
+ * so they are kept in one place. (`callosum_pool::Pool::counters()` keeps the
+ * core's own, for Rust users such as the simulator.)
  */
 export interface NativeStats {
   maxSlots: number
@@ -63,20 +65,4 @@ export interface NativeStats {
   lowest?: number
   highest?: number
   closed: boolean
-  /** Idle entries lent by `lease` (an offer lent at once is not counted). */
-  leases: number
-  /** Lent entries taken back idle. */
-  returns: number
-  /** Lent entries taken back to be destroyed (displaced, or after close). */
-  returnsDestroyed: number
-  /** Offers kept, displacing or not. */
-  offersKept: number
-  /** The part of `offersKept` that displaced a kept entry. */
-  offersDisplacing: number
-  /** Offers refused: the pool was full of lower or equal slots, or closed. */
-  offersRefused: number
-  /** Entries removed (their socket died) while idle. */
-  droppedIdle: number
-  /** Entries removed while lent out (displaced ones included). */
-  droppedLeased: number
 }

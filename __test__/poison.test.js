@@ -101,3 +101,38 @@ test('an id that names no live pool throws ERR_CALLOSUM_NATIVE', () => {
   N.control[N.CONTROL_POOL] = 1_000_000;
   assert.throws(() => N.lease(), { code: 'ERR_CALLOSUM_NATIVE', message: /names no live pool/ });
 });
+
+test('the client reports a poisoned pool once, then behaves as closed; its sockets are destroyed as close() would', async () => {
+  const panic = withTestPanic();
+  const CallosumClient = require('..');
+  const net = require('node:net');
+  const c = new CallosumClient({ MAX_SLOTS: 3 });
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  const idle = new net.Socket();
+  const lent = new net.Socket();
+  c.newConnection(1, idle);
+  c.newConnection(0, lent);
+  assert.equal(c.getConnection(), lent); // control[CONTROL_POOL] names this client's pool now
+  assert.throws(() => panic(), { code: 'ERR_CALLOSUM_POISONED' });
+
+  assert.equal(c.getConnection(), undefined);
+  assert.equal(c.getConnection(), undefined);
+  assert.deepEqual(errors.map((e) => e.code), ['ERR_CALLOSUM_POISONED'], 'reported once');
+  assert.equal(c.closed, true);
+  assert.equal(idle.destroyed, true, 'idle sockets destroyed, as close() does');
+  const offered = new net.Socket();
+  c.newConnection(0, offered);
+  assert.equal(offered.destroyed, true, 'offers are refused and destroyed');
+  const closing = c.close();
+  c.returnConnection(lent);
+  assert.equal(lent.destroyed, true, 'a lent socket is destroyed when returned');
+  await closing;
+  assert.equal(c.stats().slotCount, 0);
+  await assert.rejects(c.acquire(), { code: 'ERR_CALLOSUM_CLOSED' });
+  assert.equal(errors.length, 1);
+  // Other pools carry on.
+  const d = new CallosumClient();
+  d.newConnection(0, new net.Socket());
+  assert.equal(d.getConnection()._slot, 0);
+});

@@ -302,7 +302,9 @@ class CallosumClient extends EventEmitter {
     if (code !== N.OFFER_KEPT) {
       const full = code === N.OFFER_FULL;
       if (full) this.#refuseFrom = io[N.IO_VICTIM_SLOT];
-      this.#refuse(slot, socket, full ? 'full' : 'closed', full ? io[N.IO_VICTIM_SLOT] : null);
+      // OFFER_BAD_SLOT cannot happen (the slot was checked here): if it does, say so.
+      this.#refuse(slot, socket, full ? 'full' : code === N.OFFER_CLOSED ? 'closed' : 'invalid-slot',
+        full ? io[N.IO_VICTIM_SLOT] : null);
       return;
     }
     this.#refuseFrom = Infinity;

@@ -22,9 +22,11 @@ use napi_derive::napi;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// Counts of a pool, for logging and metrics: a snapshot of its state, then
-/// its cumulative counters (monotonic, never reset; see
-/// `callosum_pool::Counters` for what each one counts).
+/// A snapshot of a pool's state, for `client.stats()`. The pool's cumulative
+/// counts are the client's (`client.counters()`, lib/counters.js): it sees
+/// every outcome, including the hand-offs and refusals that never reach Rust,
+/// so they are kept in one place. (`callosum_pool::Pool::counters()` keeps the
+/// core's own, for Rust users such as the simulator.)
 #[napi(object)]
 pub struct NativeStats {
     pub max_slots: f64,
@@ -35,22 +37,6 @@ pub struct NativeStats {
     pub lowest: Option<f64>,
     pub highest: Option<f64>,
     pub closed: bool,
-    /// Idle entries lent by `lease` (an offer lent at once is not counted).
-    pub leases: f64,
-    /// Lent entries taken back idle.
-    pub returns: f64,
-    /// Lent entries taken back to be destroyed (displaced, or after close).
-    pub returns_destroyed: f64,
-    /// Offers kept, displacing or not.
-    pub offers_kept: f64,
-    /// The part of `offersKept` that displaced a kept entry.
-    pub offers_displacing: f64,
-    /// Offers refused: the pool was full of lower or equal slots, or closed.
-    pub offers_refused: f64,
-    /// Entries removed (their socket died) while idle.
-    pub dropped_idle: f64,
-    /// Entries removed while lent out (displaced ones included).
-    pub dropped_leased: f64,
 }
 
 #[napi]
@@ -163,7 +149,6 @@ impl NativePool {
     pub fn stats(&self, env: Env) -> Result<NativeStats> {
         self.call(&env, |pool| {
             let s = pool.stats();
-            let c = pool.counters();
             NativeStats {
                 max_slots: s.max_slots as f64,
                 slot_count: s.slot_count as u32,
@@ -173,14 +158,6 @@ impl NativePool {
                 lowest: s.lowest.map(|v| v as f64),
                 highest: s.highest.map(|v| v as f64),
                 closed: s.closed,
-                leases: c.leases as f64,
-                returns: c.returns as f64,
-                returns_destroyed: c.returns_destroyed as f64,
-                offers_kept: c.offers_kept as f64,
-                offers_displacing: c.offers_displacing as f64,
-                offers_refused: c.offers_refused as f64,
-                dropped_idle: c.dropped_idle as f64,
-                dropped_leased: c.dropped_leased as f64,
             }
         })
     }
