@@ -81,7 +81,7 @@ test('a poisoned pool leaves the other pools, and new ones, working', () => {
   run(N.lease, b);
   assert.equal(b.meta[N.META_RESULT], b.io[N.IO_HANDLE]);
   assert.equal(offer(b, 2), N.OFFER_KEPT);
-  assert.deepEqual([b.pool.stats().slotCount, b.pool.stats().leases], [2, 1]);
+  assert.deepEqual([b.pool.stats().slotCount, b.pool.stats().leased], [2, 1]);
   const c = N.createNative(1);
   assert.equal(offer(c, 0), N.OFFER_KEPT);
   assert.deepEqual(c.pool.close(), [c.io[N.IO_HANDLE]]);
