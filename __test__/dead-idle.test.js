@@ -14,16 +14,9 @@ const { once } = require('node:events');
 const CallosumClient = require('..');
 const { Rover } = CallosumClient;
 
-const HOST = '127.0.0.1';
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+const { until, delay } = require('./helpers.js');
 
-async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(5);
-  }
-}
+const HOST = '127.0.0.1';
 
 /**
  * A Callosum-like server on loopback: each connection gets the next slot and
@@ -60,7 +53,7 @@ async function poolOf(srv, n) {
   rover.on('connection', (slot, socket) => client.newConnection(slot, socket));
   rover.on('error', (e) => errors.push(e));
   for (let i = 0; i < n; i++) rover.connect();
-  await until(() => client.slotCount === n, 3000, `${n} kept sockets`);
+  await until(() => client.slotCount === n, `${n} kept sockets`, 3000);
   return { client, errors };
 }
 
@@ -94,9 +87,9 @@ for (const [how, finish] of Object.entries(ends)) {
       const { client, errors } = await poolOf(srv, 3);
       try {
         // The issue's report: 600 ms later all three were still kept.
-        await until(() => client.slotCount === 0, 2000, 'the dead sockets to be dropped');
+        await until(() => client.slotCount === 0, 'the dead sockets to be dropped', 2000);
         assert.equal(client.getConnection(), undefined, 'a dead socket was lent');
-        await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see every connection closed');
+        await until(() => srv.sockets.every((s) => s.gone), 'the server to see every connection closed', 2000);
         assert.deepEqual(client.stats().idle, 0);
         assert.equal(client.counters().droppedIdle, 3);
         assert.deepEqual(errors, []);
@@ -137,7 +130,7 @@ test('bytes that arrive while idle, then a FIN: never lent', async () => {
     await delay(400);
     assert.equal(client.getConnection(), undefined, 'a socket whose peer ended was lent');
     assert.equal(client.slotCount, 0);
-    await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see every connection closed');
+    await until(() => srv.sockets.every((s) => s.gone), 'the server to see every connection closed', 2000);
   } finally {
     client.close();
     await srv.close();
@@ -158,7 +151,7 @@ test('a returned socket with a reply left unread, then a FIN: dropped while idle
     socket.write('request\n');
     await delay(30);
     client.returnConnection(socket); // the reply is not read
-    await until(() => client.slotCount === 0, 2000, 'the socket to be dropped');
+    await until(() => client.slotCount === 0, 'the socket to be dropped', 2000);
     assert.equal(client.getConnection(), undefined);
   } finally {
     client.close();
@@ -183,8 +176,8 @@ test("the peer's half-close on a socket made with allowHalfOpen: dropped and clo
       if (at + 2 < line.length) socket.unshift(line.subarray(at + 2));
       client.newConnection(Number(text.slice(0, at)), socket);
       assert.equal(client.slotCount, 1);
-      await until(() => client.slotCount === 0, 2000, 'the half-closed socket to be dropped');
-      await until(() => srv.sockets.every((s) => s.gone), 2000, 'the server to see it closed (our FIN too)');
+      await until(() => client.slotCount === 0, 'the half-closed socket to be dropped', 2000);
+      await until(() => srv.sockets.every((s) => s.gone), 'the server to see it closed (our FIN too)', 2000);
       assert.equal(socket.destroyed, true);
     } finally {
       client.close();

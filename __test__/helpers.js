@@ -60,6 +60,18 @@ async function until(predicate, what, ms = 2000) {
   }
 }
 
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// A loopback port with nothing listening on it (connections are refused).
+async function deadPort() {
+  const s = net.createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 // A small seeded generator (xorshift32): rand(n) in [0, n), so a failure
 // replays.
 function rng(seed) {
@@ -72,4 +84,4 @@ function rng(seed) {
   };
 }
 
-module.exports = { socket, client, loopback, until, rng, CallosumClient };
+module.exports = { socket, client, loopback, until, delay, deadPort, rng, CallosumClient };

@@ -7,11 +7,9 @@ const assert = require('node:assert/strict');
 const dc = require('node:diagnostics_channel');
 const net = require('node:net');
 
-const { socket, client, CallosumClient } = require('./helpers.js');
+const { socket, client, delay, CallosumClient } = require('./helpers.js');
 const { counterNames } = require('../lib/counters.js');
 const { names: channelNames } = require('../lib/diagnostics.js');
-
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 test('counters: a scripted sequence, every counter checked', async () => {
   const c = client({ MAX_SLOTS: 2, maxWaiting: 1 });

@@ -18,24 +18,10 @@ const CallosumClient = require('..');
 const { Rover } = CallosumClient;
 const { CallosumServer } = require('./fixtures/callosum-server.js');
 
+const { until, delay, deadPort } = require('./helpers.js');
+
 const HOST = '127.0.0.1';
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await delay(5);
-  }
-}
-
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen({ host: HOST, port: 0 }, r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('the original options and properties: ROVING_INTERVAL, servers, intervalId', () => {
   const rover = new Rover({ ROVING_INTERVAL: 250, servers: { first: { host: HOST, port: 4040 } } });
@@ -68,7 +54,7 @@ test('start() attempts at once, then every ROVING_INTERVAL, retrying an unreacha
   rover.start();
   assert.equal(rover.pending, 1, 'the first attempt starts within start()');
   try {
-    await until(() => seen.length >= 5, 5000, 'five unreachable reports');
+    await until(() => seen.length >= 5, 'five unreachable reports', 5000);
   } finally {
     clearInterval(rover.intervalId);
   }
@@ -104,11 +90,11 @@ test('every tick picks among all known servers, an unreachable one included, and
       r = 0; // 'dead', the first of two
       const before = events.length;
       assert.equal(rover.connect(), 'dead');
-      await until(() => events.length > before, 3000, 'the attempt to settle');
+      await until(() => events.length > before, 'the attempt to settle', 3000);
       r = 0.99; // 'live'
       const mid = events.length;
       assert.equal(rover.connect(), 'live');
-      await until(() => events.length > mid, 3000, 'the attempt to settle');
+      await until(() => events.length > mid, 'the attempt to settle', 3000);
     }
     assert.deepEqual(events.map((e) => e[0]), [
       'unreachable', 'connection', 'unreachable', 'connection',
@@ -129,7 +115,7 @@ test('clearInterval(rover.intervalId) stops the rover, as it stops the original;
   try {
     rover.start();
     assert.equal(rover.running, true);
-    await until(() => server.accepted >= 3, 3000, 'three connections');
+    await until(() => server.accepted >= 3, 'three connections', 3000);
     clearInterval(rover.intervalId);
     assert.equal(rover.running, false);
     await delay(60); // an attempt started before the call may still land
@@ -138,7 +124,7 @@ test('clearInterval(rover.intervalId) stops the rover, as it stops the original;
     assert.equal(server.accepted, accepted, 'attempts went on after clearInterval(rover.intervalId)');
     rover.start();
     assert.equal(rover.running, true);
-    await until(() => server.accepted > accepted, 3000, 'a connection after start()');
+    await until(() => server.accepted > accepted, 'a connection after start()', 3000);
   } finally {
     rover.stop();
     await server.close();

@@ -778,10 +778,7 @@ class CallosumClient extends EventEmitter {
   #drop(h, socket, why, stillLent, error) {
     this.#refuseFrom = Infinity;
     const wasDisplaced = this.#state[h] === DISPLACED;
-    if (!this.#poisoned) {
-      this.#io[N.IO_HANDLE] = h;
-      this.#callNative(N.remove);
-    }
+    this.#removeHandle(h);
     if (stillLent) this.#counters.droppedLeased++;
     else this.#counters.droppedIdle++;
     if (channels.dropped.hasSubscribers) {
@@ -807,22 +804,9 @@ class CallosumClient extends EventEmitter {
   // reported, since something handed the pool a hostile object.
   #dropUnusable(h, socket, err) {
     this.#refuseFrom = Infinity;
-    if (!this.#poisoned) {
-      this.#io[N.IO_HANDLE] = h;
-      this.#callNative(N.remove);
-    }
+    this.#removeHandle(h);
     this.#counters.droppedIdle++;
-    this.#sockets[h] = undefined;
-    this.#state[h] = FREE;
-    if (this.#held[h] !== undefined) {
-      this.#held[h] = undefined;
-      this.#heldCount--;
-    }
-    try {
-      socket[kHandle] = undefined;
-    } catch {
-      // nothing more to undo
-    }
+    this.#forget(h, socket);
     this.#destroyQuietly(socket);
     if (channels.dropped.hasSubscribers) {
       channels.dropped.publish({ client: this, slot: undefined, socket, reason: 'unusable', leased: false, error: err });
@@ -862,10 +846,16 @@ class CallosumClient extends EventEmitter {
     }
   }
 
+  // The rare native calls that take a handle: `release` (a lent socket
+  // given back to be destroyed) and `remove` (a dead one).
   #releaseHandle(h) {
-    if (this.#poisoned) return;
     this.#io[N.IO_HANDLE] = h;
     this.#callNative(N.release);
+  }
+
+  #removeHandle(h) {
+    this.#io[N.IO_HANDLE] = h;
+    this.#callNative(N.remove);
   }
 
   // Clears a handle's table entry; the handle is free in Rust already.
