@@ -112,6 +112,16 @@ declare namespace CallosumClient {
 
   export type ChannelName = keyof ChannelMessages;
 
+  /** One socket lent once, given back once (`client.lease()`). */
+  export interface Lease {
+    /** The socket lent; undefined once released. */
+    readonly socket: PooledSocket | undefined;
+    readonly released: boolean;
+    /** Gives the socket back, once; a second call is reported as ERR_CALLOSUM_NOT_LEASED. */
+    release(): void;
+    [Symbol.dispose](): void;
+  }
+
   export interface CallosumError extends Error {
     code: ErrorCode;
     /** Rover errors: the server concerned. */
@@ -203,6 +213,8 @@ declare class CallosumClient extends EventEmitter {
   returnConnection(socket: Socket): void;
   /** A leased socket: at once if one is idle, else after waiting (FIFO). */
   acquire(options?: CallosumClient.AcquireOptions): Promise<CallosumClient.PooledSocket>;
+  /** `acquire()` as a lease, released once: a second `release()` is ERR_CALLOSUM_NOT_LEASED whoever holds the socket since. */
+  lease(options?: CallosumClient.AcquireOptions): Promise<CallosumClient.Lease>;
   /**
    * Stops lending and keeping: idle sockets destroyed now, leased ones when returned, waiters rejected,
    * rovers stopped. The promise resolves once no socket the pool owned is out; with `timeout`, it

@@ -70,3 +70,28 @@ test('a handed socket that dies before its waiter runs: the waiter gets it dead,
   assert.deepEqual(c.errors, []);
   assert.equal(c.counters().droppedLeased, 1);
 });
+
+test('lease(): a Lease is released once; a second release is NOT_LEASED even after the socket went to another user', async () => {
+  const c = client({ MAX_SLOTS: 1 });
+  const s = socket();
+  c.newConnection(0, s);
+  const first = await c.lease();
+  assert.equal(first.socket, s);
+  const waiting = c.lease(); // waits for the only socket
+  first.release(); // handed to the waiter
+  const second = await waiting;
+  assert.equal(second.socket, s);
+  assert.equal(first.released, true);
+  assert.equal(first.socket, undefined);
+  first.release(); // late: with bare sockets this would look like the holder's own return
+  assert.equal(c.errors.length, 1);
+  assert.equal(c.errors[0].code, 'ERR_CALLOSUM_NOT_LEASED');
+  assert.equal(c.stats().leased, 1, 'the socket stays with the second holder');
+  assert.equal(c.getConnection(), undefined);
+  const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
+  second[dispose](); // `using lease = await client.lease()` ends here
+  assert.equal(c.stats().idle, 1);
+  second[dispose]();
+  assert.equal(c.errors.length, 1, 'disposing a released lease is quiet');
+  await assert.rejects(c.lease({ timeout: 'x' }), { code: 'ERR_INVALID_ARG_TYPE' });
+});

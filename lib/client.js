@@ -12,6 +12,7 @@ const { codedError, describe, abortError, readOptions } = require('./errors.js')
 const { Waiter, WaitQueue } = require('./waiters.js');
 const { channels } = require('./diagnostics.js');
 const { Counters } = require('./counters.js');
+const { Lease } = require('./lease.js');
 const N = require('./native.js');
 
 let debug = debuglog('callosum', (fn) => {
@@ -107,6 +108,8 @@ function isDead(socket) {
   if (socket.destroyed === true) return true;
   return socket.readableLength > 0 && socket._readableState?.ended === true;
 }
+
+let reportOf;
 
 class CallosumClient extends EventEmitter {
   #native;
@@ -380,6 +383,19 @@ class CallosumClient extends EventEmitter {
         `acquire: ${this.#waiters.length} callers already waiting (maxWaiting ${this.#maxWaiting})`));
     }
     return this.#wait(timeout, signal);
+  }
+
+  /**
+   * acquire(), as a Lease: `{ socket, release() }`. A lease is given back
+   * once; a second release() is refused whoever holds the socket since.
+   */
+  async lease(options) {
+    return new Lease(this, await this.acquire(options), reportOf);
+  }
+
+  static {
+    // For Lease (lib/lease.js): reports as the pool's own methods do.
+    reportOf = (client, err) => client.#report(err);
   }
 
   // Joins the queue. Apart from acquire() so that its closures don't cost

@@ -15,6 +15,8 @@ let socket: Socket | undefined;
   pool.newConnection(0, socket);
   const lent = pool.getConnection();
   if (lent !== undefined) pool.returnConnection(lent);
+  using lease = await pool.lease({ timeout: 100 });
+  if (lease.socket === undefined) throw new Error('no socket');
 }
 // Out of the block: the pool is closed (its idle socket destroyed), the rover stopped.
 console.log(JSON.stringify({ closed: client.closed, destroyed: socket.destroyed, running: rover.running }));
