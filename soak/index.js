@@ -42,6 +42,7 @@ function options() {
       'paused-share': { type: 'string', default: '0.25' },
       'acquire-share': { type: 'string', default: '0.5' },
       'light-share': { type: 'string', default: '0.33' },
+      'lease-share': { type: 'string', default: '0.2' },
       'abort-share': { type: 'string', default: '0.2' },
       'double-return-rate': { type: 'string', default: '0.003' },
       'client-destroy-rate': { type: 'string', default: '0.002' },
@@ -55,7 +56,7 @@ function options() {
   if (values.help) {
     console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
       '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
-      '  [--acquire-share P] [--light-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
+      '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
       '  [--request-timeout MS] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
     process.exit(0);
   }
@@ -78,6 +79,7 @@ function options() {
     pausedShare: num(values['paused-share']),
     acquireShare: num(values['acquire-share']),
     lightShare: num(values['light-share']),
+    leaseShare: num(values['lease-share']),
     abortShare: num(values['abort-share']),
     doubleReturnRate: num(values['double-return-rate']),
     clientDestroyRate: num(values['client-destroy-rate']),
@@ -199,7 +201,7 @@ async function main() {
     const s = sampler.sample();
     if (opts.quiet || t - lastProgress < 10000 - 250) return;
     lastProgress = t;
-    const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok');
+    const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok') + counters.get('lease', 'ok');
     log(`t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`);
   }, 250);
 

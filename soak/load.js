@@ -33,6 +33,7 @@ class SoakClient {
 
     const client = new CallosumClient({ MAX_SLOTS: opts.maxSlots });
     this.client = client;
+    this.canLease = typeof client.lease === 'function';
     client.on('error', (err) => {
       this.errorEvents++;
       tracker.onError(this, err, "'error' event");
@@ -71,8 +72,12 @@ class SoakClient {
   async work() {
     const { opts, tracker, counters, random, client } = this;
     while (!this.stopping) {
-      const api = random() < opts.acquireShare ? 'acquire' : 'get';
+      // lease() where the package has it (an acquire() whose release is
+      // once only), else acquire() or getConnection().
+      const api = this.canLease && random() < opts.leaseShare ? 'lease'
+        : random() < opts.acquireShare ? 'acquire' : 'get';
       let socket;
+      let lease = null;
       const candidates = tracker.idleCandidates(this);
       if (api === 'get') {
         try {
@@ -99,33 +104,40 @@ class SoakClient {
         }
         let promise;
         try {
-          promise = client.acquire(options);
+          // lease() calls acquire() before its first await: what is idle is
+          // lent in this call either way.
+          promise = api === 'lease' ? client.lease(options) : client.acquire(options);
         } catch (err) {
-          this.v.add('threw', `client ${this.index} acquire threw ${safeMessage(err)}`);
+          this.v.add('threw', `client ${this.index} ${api} threw ${safeMessage(err)}`);
           await sleep(5);
           continue;
         }
         // What the synchronous part lent, if anything (the pool marks it).
         const lentNow = candidates.find((s) => s._leased === true && !tracker.isHeld(s));
-        tracker.checkLowest(this, candidates, lentNow, 'acquire');
+        tracker.checkLowest(this, candidates, lentNow, api);
         try {
-          socket = await promise;
+          if (api === 'lease') {
+            lease = await promise;
+            socket = lease.socket;
+          } else {
+            socket = await promise;
+          }
         } catch (err) {
-          tracker.onError(this, err, 'acquire rejection');
-          counters.add('acquire', `rejected ${err && err.code}`);
+          tracker.onError(this, err, `${api} rejection`);
+          counters.add(api, `rejected ${err && err.code}`);
           continue;
         } finally {
           if (abort !== null) clearTimeout(abort);
         }
         if (lentNow !== undefined && socket !== lentNow) {
-          this.v.add('acquire-wrong-socket', `client ${this.index}: acquire resolved with another socket than the idle one it lent`);
+          this.v.add('acquire-wrong-socket', `client ${this.index}: ${api} resolved with another socket than the idle one it lent`);
         }
       }
       if (!tracker.onLease(this, socket, api)) continue;
       const id = `${this.index}.${this.nextRequest++}`;
       const outcome = await this.request(socket, id);
       counters.add(api, outcome);
-      this.giveBack(socket, outcome, api);
+      this.giveBack(socket, outcome, api, lease);
       if (this.thinkMs > 0) await sleep(Math.floor(random() * this.thinkMs));
     }
   }
@@ -158,6 +170,14 @@ class SoakClient {
             tracker.onBanner(socket, line);
           } else if (line === `ok ${id}`) {
             tracker.onAnswer(sc, socket);
+            // After the answer, only a goodbye may come unasked.
+            let rest;
+            while ((nl = text.indexOf('\n')) >= 0) {
+              rest = text.slice(0, nl);
+              text = text.slice(nl + 1);
+              if (rest.startsWith('#')) tracker.onBanner(socket, rest);
+              else tracker.onUnexpected(sc, socket, rest, id);
+            }
             finish(text.length === 0 ? 'ok' : 'extra bytes');
             return;
           } else {
@@ -201,7 +221,7 @@ class SoakClient {
     });
   }
 
-  giveBack(socket, outcome, api) {
+  giveBack(socket, outcome, api, lease) {
     const { random, opts, counters, client, tracker } = this;
     if (outcome !== 'ok' && outcome !== 'peer ended' && outcome !== 'closed' && outcome !== 'socket error') {
       // Out of step with the server: a careful user closes it.
@@ -223,9 +243,20 @@ class SoakClient {
     tracker.onRelease(socket);
     const errorsBefore = this.errorEvents;
     const waiting = client.waiting;
-    client.returnConnection(socket);
+    if (lease !== null) lease.release();
+    else client.returnConnection(socket);
     if (this.errorEvents !== errorsBefore) {
       this.v.add('return-refused', `client ${this.index}: a return of a socket lent by ${api} gave an 'error'`);
+    }
+    if (lease !== null) {
+      // A lease's second release() is refused whoever holds the socket
+      // since: try it in the same tick, and later, when another caller may
+      // hold the socket.
+      if (random() < opts.doubleReturnRate) this.releaseAgain(lease, 'double release');
+      if (random() < opts.doubleReturnRate) {
+        setTimeout(() => this.releaseAgain(lease, 'late double release'), Math.floor(random() * 20));
+      }
+      return;
     }
     if (random() < opts.doubleReturnRate) {
       // The same caller returns it again, in the same tick.
@@ -242,6 +273,21 @@ class SoakClient {
       const d = diff(before, snapshot(client));
       if (d !== '') this.v.add('misuse-changed-pool', `client ${this.index} ${kind}: ${d}`, kind);
     }
+  }
+
+  releaseAgain(lease, kind) {
+    const client = this.client;
+    this.counters.add('misuse', kind);
+    const before = snapshot(client);
+    const errors = this.errorEvents;
+    try {
+      lease.release();
+    } catch (err) {
+      this.v.add('misuse-threw', `client ${this.index} ${kind}: threw ${safeMessage(err)}`, kind);
+    }
+    if (this.errorEvents === errors) this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
+    const d = diff(before, snapshot(client));
+    if (d !== '') this.v.add('misuse-changed-pool', `client ${this.index} ${kind}: ${d}`, kind);
   }
 
   // End of the run: stop the rover and close the pool.

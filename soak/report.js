@@ -108,7 +108,7 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const lines = [];
   const push = (s) => lines.push(s);
   const secs = elapsedMs / 1000;
-  const apis = ['get', 'acquire'];
+  const apis = ['get', 'acquire', 'lease'].filter((api) => counters.total(api) > 0);
   const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
   push('');
   push(`callosum soak of ${opts.package}`);
@@ -117,7 +117,7 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   push('');
   push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
   for (const api of apis) {
-    const label = api === 'get' ? 'getConnection/returnConnection' : 'acquire({ timeout })/returnConnection';
+    const label = { get: 'getConnection/returnConnection', acquire: 'acquire({ timeout })/returnConnection', lease: 'lease({ timeout })/release' }[api];
     push(`  ${label}:`);
     push(table(counters.entries(api), '    '));
   }
