@@ -7,10 +7,11 @@
 // connection ends; every line `<id>\n` the client sends is answered `ok <id>\n`.
 //
 // Faults: reset, half-close (end() on an allowHalfOpen server), close (FIN),
-// kill and restart on the same port, stall (answers held back), and plans for
-// the next accepted connection: a split slot line, a bad slot line, no line,
-// a close before the line is whole, bytes after the line (`#hi <id>\n`),
-// optionally followed later by a close.
+// goodbye (a last `#bye <id>\n`, then a close), kill and restart on the same
+// port, stall (answers held back), and plans for the next accepted
+// connections: a split slot line, a bad slot line, no line, a close before
+// the line is whole, bytes after the line (`#hi <id>\n`, with it or a little
+// later), optionally followed later by a close.
 //
 // What the soak checks against: every connection has a record in a registry
 // shared by all servers, keyed by the port pair (server port, client port)

@@ -166,7 +166,7 @@ class Tracker {
   // Counts how often the soak makes the faults it looks for.
   onServerClose(rec) {
     const s = rec.clientSocket;
-    if (s === undefined || !alive(s)) return;
+    if (s === undefined || !alive(s) || rec.closedHow === 'after-client-end' || rec.closedHow === 'client-closed') return;
     const idle = s._leased !== true && !this.holders.has(s);
     if (!idle) return;
     if (s[kLeases] === 0) {
