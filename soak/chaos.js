@@ -35,7 +35,7 @@ function exponential(random, rate) {
  * A sorted list of { at (ms from start), kind, server (index), ...params }
  * between `fromMs` and `toMs`.
  */
-function makeSchedule({ seed, servers, fromMs, toMs, scale }) {
+function makeSchedule({ seed, servers, fromMs, toMs, scale, without = new Set() }) {
   const random = seededRandom(seed ^ 0x5eed);
   const events = [];
   for (const kind of Object.keys(RATES)) {
@@ -45,7 +45,11 @@ function makeSchedule({ seed, servers, fromMs, toMs, scale }) {
     for (;;) {
       t += exponential(random, rate) * 1000;
       if (t >= toMs) break;
-      events.push({ at: Math.round(t), kind, server: Math.floor(random() * servers), ...params(kind, random) });
+      // Drawn even when left out, so the rest of the schedule stays the same.
+      const ev = { at: Math.round(t), kind, server: Math.floor(random() * servers), ...params(kind, random) };
+      if (without.has(kind)) continue;
+      if (ev.lateMs > 0 && without.has('late-banner')) ev.lateMs = 0;
+      events.push(ev);
     }
   }
   events.sort((a, b) => a.at - b.at || (a.kind < b.kind ? -1 : 1));

@@ -15,7 +15,7 @@ const { performance } = require('node:perf_hooks');
 const path = require('node:path');
 const { seededRandom } = require('../examples/seeded-random.js');
 const { ChaosServer, Registry } = require('./chaos-server.js');
-const { makeSchedule, runSchedule } = require('./chaos.js');
+const { RATES, makeSchedule, runSchedule } = require('./chaos.js');
 const { Violations, Tracker, safeMessage } = require('./invariants.js');
 const { Misuse } = require('./misuse.js');
 const { SoakClient, sleep } = require('./load.js');
@@ -48,6 +48,7 @@ function options() {
       'client-destroy-rate': { type: 'string', default: '0.002' },
       'client-end-rate': { type: 'string', default: '0.001' },
       'request-timeout': { type: 'string', default: '3000' },
+      without: { type: 'string', default: '' },
       package: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -57,7 +58,7 @@ function options() {
     console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
       '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
       '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
-      '  [--request-timeout MS] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
+      '  [--request-timeout MS] [--without KIND,...] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
     process.exit(0);
   }
   const preset = values.short ? PRESETS.short : PRESETS.full;
@@ -86,9 +87,15 @@ function options() {
     clientEndRate: num(values['client-end-rate']),
     requestTimeout: num(values['request-timeout']),
     quiet: values.quiet,
+    // Faults left out: schedule kinds (chaos.js RATES), late-banner, client-end.
+    without: new Set(values.without.split(',').map((k) => k.trim()).filter((k) => k !== '')),
     // Another build of the package (e.g. an older commit) to soak instead.
     package: path.resolve(__dirname, '..', values.package ?? process.env.SOAK_PACKAGE ?? '.'),
   };
+  for (const k of opts.without) {
+    if (!(k in RATES) && k !== 'late-banner' && k !== 'client-end') throw new Error(`--without: unknown fault ${k}`);
+  }
+  if (opts.without.has('client-end')) opts.clientEndRate = 0;
   const seedText = values.seed ?? process.env.SOAK_SEED;
   const seed = seedText === undefined ? (Date.now() ^ (process.pid << 16)) >>> 0 : num(seedText) >>> 0;
   return { opts, seed };
@@ -147,7 +154,7 @@ async function main() {
 
   // Chaos: from 2 s (pools filled) to 3 s before the end (delayed closes finish).
   const durationMs = opts.seconds * 1000;
-  const schedule = makeSchedule({ seed, servers: servers.length, fromMs: 2000, toMs: Math.max(2000, durationMs - 3000), scale: opts.chaos });
+  const schedule = makeSchedule({ seed, servers: servers.length, fromMs: 2000, toMs: Math.max(2000, durationMs - 3000), scale: opts.chaos, without: opts.without });
   // A fingerprint of the schedule, so two runs can be seen to replay the same one.
   let hash = 0x811c9dc5;
   for (const ev of schedule) {

@@ -112,7 +112,7 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
   push('');
   push(`callosum soak of ${opts.package}`);
-  push(`seed ${seed} (chaos schedule: ${opts.scheduleSummary}), ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}`);
+  push(`seed ${seed} (chaos schedule: ${opts.scheduleSummary}), ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}${opts.without.size > 0 ? ` without ${[...opts.without].join(', ')}` : ''}`);
   push(`load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
   push('');
   push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
