@@ -12,7 +12,7 @@ const assert = require('node:assert/strict');
 const binding = require('../binding.js');
 const N = require('../lib/native.js');
 
-const IO_INDICES = ['IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED'];
+const IO_INDICES = ['IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED', 'IO_REFUSE_FROM'];
 const META_INDICES = ['META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_QUEUE'];
 const NOT_INDICES = ['IO_LEN', 'META_LEN', 'IO_BYTE_OFFSET', 'META_BYTE_OFFSET'];
 
@@ -68,6 +68,7 @@ test('round trip: offer, lease, queued returns, full, displacement, release, rem
   const h7 = a.io[N.IO_HANDLE];
   assert.equal(a.io[N.IO_VICTIM], -1);
   assert.equal(a.meta[N.META_SLOT_COUNT], 1);
+  assert.equal(a.io[N.IO_REFUSE_FROM], Infinity, 'room left');
   assert.deepEqual([stats().lowest, stats().idle, stats().leased], [7, 1, 0]);
 
   // IO_LEASE: kept and lent at once.
@@ -89,7 +90,9 @@ test('round trip: offer, lease, queued returns, full, displacement, release, rem
   assert.equal(a.meta[N.META_QUEUE_LEN], 0);
   assert.deepEqual([stats().idle, stats().leased], [1, 1]);
 
-  // Full: refused, IO_VICTIM_SLOT names the highest slot kept.
+  // Full: refused, IO_VICTIM_SLOT names the highest slot kept, and
+  // IO_REFUSE_FROM (published after every call) says so before any offer.
+  assert.equal(a.io[N.IO_REFUSE_FROM], 7);
   assert.equal(offer(a, 9), N.OFFER_FULL);
   assert.equal(a.io[N.IO_VICTIM_SLOT], 7);
 

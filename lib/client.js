@@ -132,10 +132,6 @@ class CallosumClient extends EventEmitter {
   #rovers = new Set();
   #counters = new Counters();
   #diedMark; // see kHandle
-  // The lowest slot a full pool refuses: its highest kept slot, as Rust last
-  // reported it with a refusal. Valid until the kept set changes (a keep or a
-  // drop resets it), so most refusals need no crossing. Infinity: ask Rust.
-  #refuseFrom = Infinity;
   // The listener for 'end', 'error' and 'close' of every kept socket: one
   // function per pool, not a closure per socket (EventEmitter calls it with
   // the socket as `this`, and the event's argument tells which it was).
@@ -288,13 +284,17 @@ class CallosumClient extends EventEmitter {
       this.#refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
       return;
     }
-    if (slot >= this.#refuseFrom) {
-      this.#refuse(slot, socket, 'full', this.#refuseFrom);
+    // A full pool refuses its highest kept slot and above: Rust publishes
+    // that slot after every call (Infinity while there is room), and the kept
+    // set changes only in a call, so most refusals need no crossing.
+    const io = this.#io;
+    const refuseFrom = io[N.IO_REFUSE_FROM];
+    if (slot >= refuseFrom) {
+      this.#refuse(slot, socket, 'full', refuseFrom);
       return;
     }
     // With callers waiting, a kept socket goes to the oldest at once.
     const handOff = this.#waiters.length !== 0;
-    const io = this.#io;
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = handOff ? 1 : 0;
     if (!this.#callNative(N.offer)) {
@@ -304,13 +304,11 @@ class CallosumClient extends EventEmitter {
     const code = this.#meta[N.META_RESULT];
     if (code !== N.OFFER_KEPT) {
       const full = code === N.OFFER_FULL;
-      if (full) this.#refuseFrom = io[N.IO_VICTIM_SLOT];
       // OFFER_BAD_SLOT cannot happen (the slot was checked here): if it does, say so.
       this.#refuse(slot, socket, full ? 'full' : code === N.OFFER_CLOSED ? 'closed' : 'invalid-slot',
         full ? io[N.IO_VICTIM_SLOT] : null);
       return;
     }
-    this.#refuseFrom = Infinity;
     const h = io[N.IO_HANDLE];
     const victim = io[N.IO_VICTIM];
     const victimSlot = io[N.IO_VICTIM_SLOT];
@@ -792,7 +790,6 @@ class CallosumClient extends EventEmitter {
   // Forgets a dead socket and frees its slot (unless displaced). A socket
   // still out with a user is left to them, and its one return accepted.
   #drop(h, socket, why, stillLent, error) {
-    this.#refuseFrom = Infinity;
     const wasDisplaced = this.#state[h] === DISPLACED;
     this.#removeHandle(h);
     if (stillLent) this.#counters.droppedLeased++;
@@ -819,7 +816,6 @@ class CallosumClient extends EventEmitter {
   // that throws, on() that throws): dropped, destroyed if it can be, and
   // reported, since something handed the pool a hostile object.
   #dropUnusable(h, socket, err) {
-    this.#refuseFrom = Infinity;
     this.#removeHandle(h);
     this.#counters.droppedIdle++;
     this.#forget(h, socket);

@@ -29,7 +29,7 @@ const { NativePool, entryPoints } = binding;
 // The names this package uses; an addon built from other sources that lacks
 // one of them is refused here rather than read as `undefined`.
 const NAMES = [
-  'IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED', 'IO_LEN',
+  'IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED', 'IO_REFUSE_FROM', 'IO_LEN',
   'META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_QUEUE', 'META_LEN', 'QUEUE_CAP',
   'IO_BYTE_OFFSET', 'META_BYTE_OFFSET', 'SHARED_BYTES',
   'OFFER_KEPT', 'OFFER_FULL', 'OFFER_CLOSED', 'OFFER_BAD_SLOT',

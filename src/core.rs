@@ -115,12 +115,13 @@ impl Core {
         let Shared { io, meta } = unsafe { self.shared() };
         let queued = (meta[META_QUEUE_LEN] as usize).min(QUEUE_CAP);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            f(&mut pool, &meta[META_QUEUE..META_QUEUE + queued], io)
+            f(&mut pool, &meta[META_QUEUE..META_QUEUE + queued], &mut *io)
         }));
         meta[META_QUEUE_LEN] = 0;
         match outcome {
             Ok(out) => {
                 meta[META_SLOT_COUNT] = pool.slot_count() as u32;
+                io[IO_REFUSE_FROM] = pool.refuse_from().map_or(f64::INFINITY, |slot| slot as f64);
                 Ok(out)
             }
             Err(payload) => {

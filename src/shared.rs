@@ -56,6 +56,10 @@ exported! {
     Io IO_VICTIM_SLOT: usize = 4;
     /// offer: 1 if the displaced entry is lent out.
     Io IO_VICTIM_LEASED: usize = 5;
+    /// Written by Rust after every call: the lowest slot a full pool refuses
+    /// (its highest kept slot), or +Infinity while it has room. JavaScript
+    /// refuses such offers without a crossing.
+    Io IO_REFUSE_FROM: usize = 6;
     Value IO_LEN: usize = 8;
 
     // `meta`, an `Int32Array` after `io`: counters, then the return queue.
@@ -96,8 +100,11 @@ pub struct Shared {
 
 impl Shared {
     pub fn new() -> Self {
+        let mut io = [0.0; IO_LEN];
+        // A new pool has room: nothing is refused before the first call.
+        io[IO_REFUSE_FROM] = f64::INFINITY;
         Self {
-            io: [0.0; IO_LEN],
+            io,
             meta: [0; META_LEN],
         }
     }

@@ -168,6 +168,16 @@ impl Pool {
         self.closed
     }
 
+    /// The lowest slot an offer is refused at for want of room: the highest
+    /// kept slot when the pool is full, `None` while it has room (or is
+    /// closed, which refuses everything). An offer below it displaces.
+    pub fn refuse_from(&self) -> Option<u64> {
+        if self.closed || self.kept.len() < self.max_slots {
+            return None;
+        }
+        self.kept.peek().map(|(slot, _)| slot)
+    }
+
     pub fn state(&self, handle: Handle) -> State {
         self.state
             .get(handle as usize)

@@ -514,3 +514,32 @@ fn randomized_against_model() {
         }
     }
 }
+
+#[test]
+fn refuse_from_is_the_highest_kept_slot_of_a_full_pool() {
+    let mut pool = Pool::new(2);
+    assert_eq!(pool.refuse_from(), None);
+    pool.offer(5, false).unwrap();
+    assert_eq!(pool.refuse_from(), None, "room left");
+    pool.offer(3, true).unwrap();
+    assert_eq!(pool.refuse_from(), Some(5));
+    assert!(matches!(
+        pool.offer(5, false),
+        Ok(Offer::Full { highest: 5 })
+    ));
+    // A displacing offer lowers it; a lent entry counts as kept.
+    pool.offer(1, false).unwrap();
+    assert_eq!(pool.refuse_from(), Some(3));
+    let lent = pool.lease().unwrap();
+    pool.offer(0, false).unwrap(); // displaces the lent 3, the highest
+    assert_eq!(pool.refuse_from(), Some(1));
+    pool.remove(lent).unwrap();
+    assert_eq!(pool.refuse_from(), None, "a drop leaves room");
+    pool.offer(7, false).unwrap();
+    pool.close();
+    assert_eq!(
+        pool.refuse_from(),
+        None,
+        "closed: everything is refused anyway"
+    );
+}
