@@ -95,7 +95,9 @@ function assertTarball(files) {
   ]
   if (fs.existsSync(path.join(ROOT, 'binding.d.ts'))) required.push('binding.d.ts')
   for (const m of workspaceMembers()) {
-    required.push(...gitFiles(`${m}/src`), ...gitFiles(`${m}/build.rs`))
+    // A crate's unit tests (src/tests.rs, a #[cfg(test)] module) are not
+    // needed to build it: they stay out of the tarball.
+    required.push(...gitFiles(`${m}/src`).filter((f) => !f.endsWith('/tests.rs')), ...gitFiles(`${m}/build.rs`))
   }
   const missing = [...new Set(required)].filter((f) => !names.has(f))
   const forbidden = [
@@ -103,6 +105,7 @@ function assertTarball(files) {
     [/(^|\/)tests?\//, 'tests'],
     [/(^|\/)(benches|examples)\//, 'benches or examples'],
     [/\.(test|spec)\.(c|m)?[jt]s$/, 'tests'],
+    [/(^|\/)src\/tests\.rs$/, 'Rust unit tests'],
     [/(^|\/)target\//, 'a cargo target dir'],
     [/^bench\//, 'bench'],
     [/(^|\/)bench\/out\//, 'bench output'],
