@@ -119,18 +119,55 @@ test('the bytes after the slot line reach the first user intact, with later byte
   }
 });
 
-test('bytes that arrive while idle, then a FIN: never lent', async () => {
-  const srv = await server((s, slot) => {
-    s.write(`${slot}\r\n`);
-    setTimeout(() => s.write('#late\n'), 60);
-    setTimeout(() => s.end(), 120);
+for (const finish of ['end', 'destroy']) {
+  test(`bytes that arrive while idle, then a FIN (${finish}): dropped without a lease, never lent`, async () => {
+    const srv = await server((s, slot) => {
+      s.write(`${slot}\r\n`);
+      setTimeout(() => s.write('#late\n'), 60);
+      setTimeout(() => s[finish](), 120);
+    });
+    const { client } = await poolOf(srv, 2);
+    try {
+      // Nobody asks for a socket: the pool's own look at its idle sockets
+      // (a few times a second) finds them and frees the slots on both sides.
+      await until(() => client.slotCount === 0, 'the dead sockets to be dropped', 3000);
+      await until(() => srv.sockets.every((s) => s.gone), 'the server to see every connection closed', 3000);
+      assert.equal(client.getConnection(), undefined, 'a socket whose peer ended was lent');
+    } finally {
+      client.close();
+      await srv.close();
+    }
   });
-  const { client } = await poolOf(srv, 2);
+}
+
+test('late bytes on an idle socket whose peer stays: given to the first user after the earlier ones', async () => {
+  const srv = await server((s, slot) => {
+    s.write(`${slot}\r\n#1\n`);
+    setTimeout(() => s.write('#2\n'), 40);
+    setTimeout(() => s.write('#3\n'), 600); // after a sweep took #2 out
+  });
+  const { client } = await poolOf(srv, 1);
   try {
-    await delay(400);
-    assert.equal(client.getConnection(), undefined, 'a socket whose peer ended was lent');
+    await delay(800);
+    const socket = client.getConnection();
+    assert.equal(await readText(socket, 9), '#1\n#2\n#3\n');
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});
+
+test('a socket its user end()ed before giving it back is not lent again (it cannot carry a request)', async () => {
+  const srv = await server((s, slot) => s.write(`${slot}\r\n`));
+  const { client, errors } = await poolOf(srv, 1);
+  try {
+    const a = client.getConnection();
+    a.end();
+    client.returnConnection(a);
+    assert.equal(client.getConnection(), undefined);
     assert.equal(client.slotCount, 0);
-    await until(() => srv.sockets.every((s) => s.gone), 'the server to see every connection closed', 2000);
+    assert.equal(a.destroyed, true, 'the pool closed what it owned');
+    assert.deepEqual(errors, []);
   } finally {
     client.close();
     await srv.close();

@@ -13,6 +13,7 @@ const { Waiter, WaitQueue } = require('./waiters.js');
 const { channels } = require('./diagnostics.js');
 const { Counters } = require('./counters.js');
 const { Lease } = require('./lease.js');
+const sweeper = require('./sweeper.js');
 const N = require('./native.js');
 
 let debug = debuglog('callosum', (fn) => {
@@ -100,12 +101,13 @@ function isAbortSignal(value) {
 }
 
 // Whether a kept socket can still carry a request. `destroyed` covers a
-// socket destroyed before its 'close' (D6). A peer's FIN normally gives
-// 'end' at once, but not while unread bytes sit in the socket's buffer (bytes
-// that came after the slot line, or late ones): then the stream knows the
-// peer ended (`_readableState.ended`) and says nothing until read.
+// socket destroyed before its 'close' (D6); `writableEnded` one its user
+// end()ed before giving it back. A peer's FIN normally gives 'end' at once,
+// but not while unread bytes sit in the socket's buffer (bytes that came
+// after the slot line, or late ones): then the stream knows the peer ended
+// (`_readableState.ended`) and says nothing until read.
 function isDead(socket) {
-  if (socket.destroyed === true) return true;
+  if (socket.destroyed === true || socket.writableEnded === true) return true;
   return socket.readableLength > 0 && socket._readableState?.ended === true;
 }
 
@@ -132,6 +134,7 @@ class CallosumClient extends EventEmitter {
   #rovers = new Set();
   #counters = new Counters();
   #diedMark; // see kHandle
+  #swept; // this pool's place in lib/sweeper.js
   // The listener for 'end', 'error' and 'close' of every kept socket: one
   // function per pool, not a closure per socket (EventEmitter calls it with
   // the socket as `this`, and the event's argument tells which it was).
@@ -155,6 +158,7 @@ class CallosumClient extends EventEmitter {
     this.#io = native.io;
     this.#meta = native.meta;
     this.#diedMark = -1 - native.id;
+    this.#swept = sweeper.watch(this.#sweepTarget);
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
   }
 
@@ -396,6 +400,29 @@ class CallosumClient extends EventEmitter {
     reportOf = (client, err) => client.#report(err);
   }
 
+  // What lib/sweeper.js calls (an object of its own, so that the pool's
+  // public surface gains no method).
+  #sweepTarget = { sweep: () => this.#sweep() };
+
+  // Each idle socket with unread bytes: the bytes are held (see #hold), so a
+  // FIN behind them gives 'end' and the socket is dropped; one found dead is
+  // dropped now. Only sockets with bytes in their buffer are touched.
+  #sweep() {
+    const state = this.#state;
+    for (let h = 0; h < state.length; h++) {
+      if (state[h] !== IDLE) continue;
+      const socket = this.#sockets[h];
+      try {
+        if (socket.readableLength > 0) {
+          if (isDead(socket)) this.#drop(h, socket, 'peer-ended', false);
+          else this.#hold(h, socket);
+        }
+      } catch (err) {
+        this.#dropUnusable(h, socket, err);
+      }
+    }
+  }
+
   // Joins the queue. Apart from acquire() so that its closures don't cost
   // the immediate path a context allocation.
   #wait(timeout, signal) {
@@ -557,6 +584,7 @@ class CallosumClient extends EventEmitter {
   // destroyed, waiters rejected, rovers stopped.
   #shutDown() {
     this.#closed = true;
+    sweeper.unwatch(this.#swept);
     for (const rover of this.#rovers) rover.stop();
     this.#rovers.clear();
     if (!this.#poisoned) {
