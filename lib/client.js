@@ -62,6 +62,8 @@ function checkMaxWaiting(value) {
   return value;
 }
 
+function noop() {}
+
 // The longest delay setTimeout honours; Node turns longer ones into 1 ms.
 const TIMEOUT_MAX = 2 ** 31 - 1;
 
@@ -426,7 +428,7 @@ class CallosumClient extends EventEmitter {
   // Joins the queue. Apart from acquire() so that its closures don't cost
   // the immediate path a context allocation.
   #wait(timeout, signal) {
-    return new Promise((resolve, reject) => {
+    const promise = new Promise((resolve, reject) => {
       const waiter = new Waiter(resolve, reject);
       if (signal !== undefined) {
         const onAbort = () => {
@@ -458,6 +460,9 @@ class CallosumClient extends EventEmitter {
       }
       this.#waiters.push(waiter);
     });
+    // Registered before the caller can register anything: see #handTo.
+    promise.then(this.#received, noop);
+    return promise;
   }
 
   /**
@@ -699,20 +704,21 @@ class CallosumClient extends EventEmitter {
 
   // Hands a socket to the oldest waiter. Until the waiter's code can run the
   // socket is HANDED: a return then is its previous holder's second return
-  // (in the same tick, say), refused as NOT_LEASED. The microtask that marks
-  // it received is queued before resolve() queues the waiter's reaction, so
-  // it runs first: the waiter's own return is always accepted.
+  // (in the same tick, say), refused as NOT_LEASED. #received marks it lent:
+  // it is the first reaction on the waiter's promise (#wait), so it runs
+  // before the caller's own code, and a waiter's own return is always
+  // accepted.
   #handTo(waiter, h, socket) {
     this.#state[h] = HANDED;
     this.#counters.leases++;
-    queueMicrotask(() => this.#received(h, socket));
     waiter.resolve(socket);
   }
 
-  #received(h, socket) {
+  #received = (socket) => {
     this.#counters.acquiresAfterWait++;
-    if (this.#sockets[h] === socket && this.#state[h] === HANDED) this.#state[h] = LEASED;
-  }
+    const h = socket[kHandle];
+    if (h !== undefined && this.#sockets[h] === socket && this.#state[h] === HANDED) this.#state[h] = LEASED;
+  };
 
   #adopt(h, slot, socket, state) {
     this.#sockets[h] = socket;
