@@ -373,13 +373,17 @@ class CallosumClient extends EventEmitter {
       this.#counters.acquiresAborted++;
       return Promise.reject(abortError(signal));
     }
-    const socket = this.getConnection();
-    if (socket !== undefined) {
-      this.#counters.acquiresImmediate++;
-      return Promise.resolve(socket);
-    }
-    if (this.#closed) {
-      return Promise.reject(codedError('ERR_CALLOSUM_CLOSED', 'acquire: the pool is closed'));
+    // While anyone waits nothing is idle (returns and new sockets go to the
+    // waiters), so a caller behind them joins the queue without a crossing.
+    if (this.#waiters.length === 0) {
+      const socket = this.getConnection();
+      if (socket !== undefined) {
+        this.#counters.acquiresImmediate++;
+        return Promise.resolve(socket);
+      }
+      if (this.#closed) {
+        return Promise.reject(codedError('ERR_CALLOSUM_CLOSED', 'acquire: the pool is closed'));
+      }
     }
     if (this.#waiters.length >= this.#maxWaiting) {
       this.#counters.acquiresQueueFull++;
