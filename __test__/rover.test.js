@@ -12,6 +12,7 @@ const { spawn } = require('node:child_process');
 const path = require('node:path');
 
 const Rover = require('../lib/rover.js');
+const { delay, deadPort } = require('./helpers.js');
 const { CallosumServer } = require('./fixtures/callosum-server.js');
 
 const HOST = '127.0.0.1';
@@ -40,7 +41,6 @@ async function until(cond, ms = 3000, what = 'condition') {
   }
 }
 
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** `promise`, or a rejection after `ms` (the timer is cleared either way). */
 function within(promise, ms, what) {
@@ -92,14 +92,6 @@ async function rawServer(onSocket) {
   };
 }
 
-/** A port with nothing listening on it (connections are refused). */
-async function deadPort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen({ host: HOST, port: 0 }, r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A rover with one server and listeners recording every event. */
 function recordingRover(servers, options = {}) {

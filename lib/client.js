@@ -113,6 +113,11 @@ function isDead(socket) {
   return socket.readableLength > 0 && socket._readableState?.ended === true;
 }
 
+// Why a socket isDead() is dropped, as 'dropped' messages say it.
+function deathOf(socket) {
+  return socket.destroyed === true ? 'destroyed' : 'peer-ended';
+}
+
 let reportOf;
 
 class CallosumClient extends EventEmitter {
@@ -195,7 +200,7 @@ class CallosumClient extends EventEmitter {
       try {
         if (isDead(socket)) {
           // Never lend a socket that cannot carry a request.
-          this.#drop(h, socket, socket.destroyed === true ? 'destroyed' : 'peer-ended', false);
+          this.#drop(h, socket, deathOf(socket), false);
           continue;
         }
         if (this.#heldCount !== 0 && this.#held[h] !== undefined) this.#giveBack(h, socket);
@@ -420,7 +425,7 @@ class CallosumClient extends EventEmitter {
       const socket = this.#sockets[h];
       try {
         if (socket.readableLength > 0) {
-          if (isDead(socket)) this.#drop(h, socket, 'peer-ended', false);
+          if (isDead(socket)) this.#drop(h, socket, deathOf(socket), false);
           else this.#hold(h, socket);
         }
       } catch (err) {
@@ -489,12 +494,7 @@ class CallosumClient extends EventEmitter {
       this.#report(err);
       timeout = undefined;
     }
-    if (this.#closing === null) {
-      this.#shutDown();
-      this.#closing = this.#drained(timeout);
-      // Nobody has to await it; its rejection is only for those who do.
-      this.#closing.catch(() => {});
-    }
+    if (this.#closing === null) this.#beginClose(timeout);
     return this.#closing;
   }
 
@@ -582,11 +582,16 @@ class CallosumClient extends EventEmitter {
       err = codedError('ERR_CALLOSUM_POISONED', `native pool failed: ${describe(err)}`, { cause: err });
     }
     this.#report(err);
-    if (this.#closing === null) {
-      this.#shutDown();
-      this.#closing = this.#drained(undefined);
-      this.#closing.catch(() => {});
-    }
+    if (this.#closing === null) this.#beginClose(undefined);
+  }
+
+  // Shuts down and keeps the promise of the drain, once (close() and a
+  // poisoned pool both come here).
+  #beginClose(timeout) {
+    this.#shutDown();
+    this.#closing = this.#drained(timeout);
+    // Nobody has to await it; its rejection is only for those who do.
+    this.#closing.catch(() => {});
   }
 
   // close() minus the waiting: no more lending or keeping, idle sockets
@@ -676,7 +681,7 @@ class CallosumClient extends EventEmitter {
       if (state === LEASED) {
         // Dead while lent (destroyed, or its peer gone): drop it now.
         this.#counters.returns++;
-        this.#drop(h, socket, socket.destroyed === true ? 'destroyed' : 'peer-ended', false);
+        this.#drop(h, socket, deathOf(socket), false);
         return;
       }
     } else if (h === this.#diedMark) {
