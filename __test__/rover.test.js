@@ -92,7 +92,6 @@ async function rawServer(onSocket) {
   };
 }
 
-
 /** A rover with one server and listeners recording every event. */
 function recordingRover(servers, options = {}) {
   const rover = new Rover({ ROVING_INTERVAL: 60000, servers, ...options });
