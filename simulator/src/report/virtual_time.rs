@@ -431,6 +431,17 @@ const COLORS: [&str; 6] = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 ];
 
+/// The header of a table with a row per load and a column per balancer.
+fn load_table_header<T: std::fmt::Display>(columns: impl ExactSizeIterator<Item = T>) {
+    let n = columns.len();
+    print!("| load |");
+    for b in columns {
+        print!(" {b} |");
+    }
+    println!();
+    println!("|---|{}", "---|".repeat(n));
+}
+
 pub fn ms(v: f64) -> String {
     if v.is_nan() {
         "-".into()
@@ -488,12 +499,7 @@ pub fn sweep_fleet(o: &Opts, slow: bool) -> Vec<(&'static str, Vec<LoadPoint>)> 
         o.servers, o.workers, o.clients, o.service_ms
     );
     println!("Latency p50 / p99 in ms, from the request's arrival at its client to its answer:\n");
-    print!("| load |");
-    for (b, _) in &all {
-        print!(" {b} |");
-    }
-    println!();
-    println!("|---|{}", "---|".repeat(all.len()));
+    load_table_header(all.iter().map(|(b, _)| b));
     for (i, l) in o.loads.iter().enumerate() {
         print!("| {l:.0}% |");
         for (_, pts) in &all {
@@ -502,12 +508,7 @@ pub fn sweep_fleet(o: &Opts, slow: bool) -> Vec<(&'static str, Vec<LoadPoint>)> 
         println!();
     }
     println!("\nUtilisation max/mean (mean) and requests max/mean, per server over the window:\n");
-    print!("| load |");
-    for (b, _) in &all {
-        print!(" {b} |");
-    }
-    println!();
-    println!("|---|{}", "---|".repeat(all.len()));
+    load_table_header(all.iter().map(|(b, _)| b));
     for (i, l) in o.loads.iter().enumerate() {
         print!("| {l:.0}% |");
         for (_, pts) in &all {
