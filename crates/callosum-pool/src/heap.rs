@@ -103,6 +103,23 @@ impl<const MAX: bool> IndexedHeap<MAX> {
         true
     }
 
+    /// Gives `handle` a new key, in one sift; false if it is absent. The
+    /// adaptive mode uses it when a server's weight changes.
+    pub(crate) fn rekey(&mut self, handle: Handle, slot: u64) -> bool {
+        let at = match self.pos.get(handle as usize) {
+            Some(&p) if p != ABSENT => p as usize,
+            _ => return false,
+        };
+        let item = (slot, handle);
+        self.items[at] = item;
+        if at > 0 && Self::above(item, self.items[(at - 1) / 2]) {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
+        }
+        true
+    }
+
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, Handle)> + '_ {
         self.items.iter().copied()
@@ -225,6 +242,21 @@ mod tests {
         h.check();
         let order: Vec<_> = std::iter::from_fn(|| h.pop()).collect();
         assert_eq!(order, vec![(40, 9), (12, 3), (9, 2), (5, 0), (2, 7)]);
+    }
+
+    #[test]
+    fn rekey_moves_an_entry_either_way() {
+        let mut h = IndexedHeap::<false>::new();
+        for (i, s) in [5u64, 3, 9, 1, 7].into_iter().enumerate() {
+            h.push(s, i as Handle);
+        }
+        assert!(h.rekey(3, 20)); // the top sinks
+        h.check();
+        assert!(h.rekey(2, 0)); // a leaf rises
+        h.check();
+        assert!(!h.rekey(42, 1));
+        let order: Vec<_> = std::iter::from_fn(|| h.pop()).collect();
+        assert_eq!(order, vec![(0, 2), (3, 1), (5, 0), (7, 4), (20, 3)]);
     }
 
     #[test]

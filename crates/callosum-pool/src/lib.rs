@@ -11,9 +11,18 @@
 //! min-heap of idle entries (which one to lend) and a max-heap of every kept
 //! entry, idle or leased (which one to displace). Both remove any entry in
 //! O(log n), so nothing stale is ever left behind.
+//!
+//! An opt-in adaptive mode (`Pool::new_adaptive`, `adaptive.rs`) ranks
+//! entries by an *effective slot* instead: the slot scaled by how long the
+//! entry's server keeps its connections lent, compared with the other
+//! servers. With it off, nothing on the hot paths changes but one
+//! never-taken branch.
 
+mod adaptive;
 mod heap;
 
+use adaptive::Adaptive;
+pub use adaptive::{AdaptiveConfig, Reference, ServerInfo};
 use heap::IndexedHeap;
 
 /// A pool entry's name, valid from keep to free.
@@ -52,7 +61,8 @@ pub enum Offer {
         displaced: Option<Displacement>,
     },
     /// Not kept: the pool is full and its highest slot, `highest`, is lower
-    /// than or equal to the offered one.
+    /// than or equal to the offered one. (Adaptive: its highest *effective*
+    /// slot is; `highest` is that entry's plain slot.)
     Full { highest: u64 },
     /// Not kept: the pool is closed.
     Closed,
@@ -130,12 +140,17 @@ pub struct Pool {
     idle: IndexedHeap<false>,
     /// Every kept entry (idle or leased), highest slot on top.
     kept: IndexedHeap<true>,
+    /// Each handle's heap key: its slot, or in adaptive mode its effective
+    /// slot in fixed point (the plain slot is then kept in `adaptive`). The
+    /// hot paths only ever deal in keys, so they are the same in both modes.
     slot: Vec<u64>,
     state: Vec<State>,
     free: Vec<Handle>,
     displaced: usize,
     closed: bool,
     counters: Counters,
+    /// The adaptive mode's state; `None` when off.
+    adaptive: Option<Box<Adaptive>>,
 }
 
 impl Pool {
@@ -151,6 +166,7 @@ impl Pool {
             displaced: 0,
             closed: false,
             counters: Counters::default(),
+            adaptive: None,
         }
     }
 
@@ -175,7 +191,11 @@ impl Pool {
         if self.closed || self.kept.len() < self.max_slots {
             return None;
         }
-        self.kept.peek().map(|(slot, _)| slot)
+        let (key, _) = self.kept.peek()?;
+        match &self.adaptive {
+            None => Some(key),
+            Some(a) => Some(a.refuse_from(key)),
+        }
     }
 
     pub fn state(&self, handle: Handle) -> State {
@@ -187,12 +207,33 @@ impl Pool {
 
     /// The slot of a handle in use.
     pub fn slot(&self, handle: Handle) -> Option<u64> {
-        (self.state(handle) != State::Free).then(|| self.slot[handle as usize])
+        (self.state(handle) != State::Free).then(|| self.plain_slot(handle))
+    }
+
+    /// A handle's plain slot (its key when not adaptive).
+    #[inline]
+    fn plain_slot(&self, handle: Handle) -> u64 {
+        match &self.adaptive {
+            None => self.slot[handle as usize],
+            Some(a) => a.raw_slot(handle),
+        }
     }
 
     /// Offers a new connection on `slot`. With `lease`, a kept entry is lent
-    /// at once instead of going idle (a waiter takes it).
+    /// at once instead of going idle (a waiter takes it). In adaptive mode
+    /// the entry belongs to no server (weight 1, no samples): use
+    /// `offer_on`.
     pub fn offer(&mut self, slot: u64, lease: bool) -> Result<Offer, Misuse> {
+        self.offer_from(None, slot, lease)
+    }
+
+    /// `offer` of a connection to `server` (the caller's small integer name
+    /// for it). Without adaptive mode the server is ignored.
+    pub fn offer_on(&mut self, server: u32, slot: u64, lease: bool) -> Result<Offer, Misuse> {
+        self.offer_from(Some(server), slot, lease)
+    }
+
+    fn offer_from(&mut self, server: Option<u32>, slot: u64, lease: bool) -> Result<Offer, Misuse> {
         if slot > MAX_SLOT {
             return Err(Misuse::SlotTooLarge(slot));
         }
@@ -200,14 +241,20 @@ impl Pool {
             self.counters.offers_refused += 1;
             return Ok(Offer::Closed);
         }
+        // The heap key: the slot, or adaptive, the effective slot.
+        let key = match &self.adaptive {
+            None => slot,
+            Some(a) => a.key_for(server, slot),
+        };
         let state = if lease { State::Leased } else { State::Idle };
         if self.kept.len() < self.max_slots {
-            let handle = self.allocate(slot);
+            let handle = self.allocate(key);
             self.state[handle as usize] = state;
-            self.kept.push(slot, handle);
+            self.kept.push(key, handle);
             if !lease {
-                self.idle.push(slot, handle);
+                self.idle.push(key, handle);
             }
+            self.attach(handle, server, slot, lease);
             self.counters.offers_kept += 1;
             return Ok(Offer::Kept {
                 handle,
@@ -215,29 +262,33 @@ impl Pool {
             });
         }
         let (highest, victim) = self.kept.peek().expect("a full pool has a highest slot");
-        if highest <= slot {
+        if highest <= key {
             self.counters.offers_refused += 1;
+            let highest = self.plain_slot(victim);
             return Ok(Offer::Full { highest });
         }
         self.counters.offers_kept += 1;
         self.counters.offers_displacing += 1;
+        let highest = self.plain_slot(victim);
         // Allocate before freeing the victim, so the two handles differ. The
         // new entry takes the victim's place in each heap in one sift.
-        let handle = self.allocate(slot);
+        let handle = self.allocate(key);
         self.state[handle as usize] = state;
-        self.kept.replace(victim, slot, handle);
+        self.kept.replace(victim, key, handle);
+        self.unkept(victim);
+        self.attach(handle, server, slot, lease);
         let was_leased = match self.state[victim as usize] {
             State::Idle if lease => {
                 self.idle.remove(victim);
                 false
             }
             State::Idle => {
-                self.idle.replace(victim, slot, handle);
+                self.idle.replace(victim, key, handle);
                 false
             }
             State::Leased => {
                 if !lease {
-                    self.idle.push(slot, handle);
+                    self.idle.push(key, handle);
                 }
                 true
             }
@@ -263,7 +314,17 @@ impl Pool {
         let (_, handle) = self.idle.pop()?;
         self.state[handle as usize] = State::Leased;
         self.counters.leases += 1;
+        self.note_lease(handle);
         Some(handle)
+    }
+
+    /// Adaptive mode: counts the lease for its server and notes when it
+    /// was lent. Off: one never-taken branch.
+    #[inline(always)]
+    fn note_lease(&mut self, handle: Handle) {
+        if let Some(a) = self.adaptive.as_deref_mut() {
+            a.leased(handle);
+        }
     }
 
     /// Takes back the lent entries in `returned`, then lends the idle entry
@@ -303,6 +364,7 @@ impl Pool {
             // The held-aside entry is still `Leased`: lending it is a no-op.
             (Some((_, h)), _) => {
                 self.counters.leases += 1;
+                self.note_lease(h);
                 Some(h)
             }
             (None, _) => self.lease(),
@@ -326,6 +388,7 @@ impl Pool {
             }
             State::Leased => {
                 self.kept.remove(handle);
+                self.unkept(handle);
                 self.release_handle(handle);
                 self.counters.returns_destroyed += 1;
                 Ok(Release::Destroy)
@@ -350,10 +413,12 @@ impl Pool {
             State::Idle => {
                 self.idle.remove(handle);
                 self.kept.remove(handle);
+                self.unkept(handle);
                 self.counters.dropped_idle += 1;
             }
             State::Leased => {
                 self.kept.remove(handle);
+                self.unkept(handle);
                 self.counters.dropped_leased += 1;
             }
             State::Displaced => {
@@ -374,6 +439,7 @@ impl Pool {
         self.idle.clear();
         for &h in &idle {
             self.kept.remove(h);
+            self.unkept(h);
             self.release_handle(h);
         }
         idle
@@ -382,6 +448,20 @@ impl Pool {
     pub fn stats(&self) -> Stats {
         let slot_count = self.kept.len();
         let idle = self.idle.len();
+        if self.adaptive.is_some() {
+            // Keys are effective slots here: report plain ones.
+            let plain = || self.kept.iter().map(|(_, h)| self.plain_slot(h));
+            return Stats {
+                max_slots: self.max_slots,
+                slot_count,
+                idle,
+                leased: slot_count - idle,
+                displaced: self.displaced,
+                lowest: plain().min(),
+                highest: plain().max(),
+                closed: self.closed,
+            };
+        }
         Stats {
             max_slots: self.max_slots,
             slot_count,
@@ -422,6 +502,28 @@ impl Pool {
     fn release_handle(&mut self, handle: Handle) {
         self.state[handle as usize] = State::Free;
         self.free.push(handle);
+        if let Some(a) = self.adaptive.as_deref_mut() {
+            a.freed(handle);
+        }
+    }
+
+    /// Adaptive mode: an entry was kept under `handle`, on `server`.
+    #[inline]
+    fn attach(&mut self, handle: Handle, server: Option<u32>, slot: u64, lease: bool) {
+        if let Some(a) = self.adaptive.as_deref_mut() {
+            a.attach(handle, server, slot);
+            if lease {
+                a.leased(handle);
+            }
+        }
+    }
+
+    /// Adaptive mode: `handle` left the kept heap (freed or displaced).
+    #[inline]
+    fn unkept(&mut self, handle: Handle) {
+        if let Some(a) = self.adaptive.as_deref_mut() {
+            a.unkept(handle);
+        }
     }
 
     /// Checks every invariant (tests only): heaps hold exactly the idle and
@@ -455,8 +557,13 @@ impl Pool {
         if self.closed {
             assert_eq!(idle, 0, "idle entries in a closed pool");
         }
+        if let Some(a) = &self.adaptive {
+            a.check(&self.state, &self.slot);
+        }
     }
 }
 
+#[cfg(test)]
+mod adaptive_tests;
 #[cfg(test)]
 mod tests;

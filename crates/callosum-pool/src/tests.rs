@@ -350,10 +350,17 @@ impl Model {
 
 #[test]
 fn randomized_against_model() {
-    for seed in 1..=40u64 {
+    // Seeds 41..=80 run the same against an adaptive pool with no samples:
+    // every weight is 1, so it must behave exactly as the plain pool.
+    for seed in 1..=80u64 {
+        let adaptive = seed > 40;
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let max = 1 + rng.below(12) as usize;
-        let mut p = Pool::new(max);
+        let mut p = if adaptive {
+            Pool::new_adaptive(max, AdaptiveConfig::default())
+        } else {
+            Pool::new(max)
+        };
         let mut m = Model::default();
         for step in 0..3_000 {
             let ctx = format!("seed {seed} step {step}");
@@ -361,7 +368,11 @@ fn randomized_against_model() {
                 0..=34 => {
                     let slot = rng.below(30);
                     let lease = rng.below(5) == 0;
-                    let got = p.offer(slot, lease).unwrap();
+                    let got = if adaptive {
+                        p.offer_on(rng.below(5) as u32, slot, lease).unwrap()
+                    } else {
+                        p.offer(slot, lease).unwrap()
+                    };
                     let kept_n = m.kept().count();
                     let expect_victim = (kept_n >= max).then(|| m.highest_kept().unwrap());
                     match got {
