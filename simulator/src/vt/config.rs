@@ -1,0 +1,118 @@
+//! What a virtual-time run is: the fleet, its requests and how they are
+//! balanced.
+
+use super::SlotPolicy;
+use std::time::Duration;
+
+/// How each request picks its server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balancer {
+    /// A server drawn uniformly for every request.
+    Random,
+    /// Each client cycles through the servers from its own random start.
+    RoundRobin,
+    /// Two servers drawn at random; the one with fewer requests outstanding
+    /// (queued or in service, as the server counts them: the best case for
+    /// P2C, a client alone sees only its own).
+    P2c,
+    /// The client's pool lends its idle connection with the lowest slot.
+    Callosum,
+}
+
+impl Balancer {
+    pub const ALL: [Balancer; 4] = [
+        Balancer::Random,
+        Balancer::RoundRobin,
+        Balancer::P2c,
+        Balancer::Callosum,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Balancer::Random => "random",
+            Balancer::RoundRobin => "round-robin",
+            Balancer::P2c => "P2C least-outstanding",
+            Balancer::Callosum => "Callosum",
+        }
+    }
+}
+
+/// The distribution of a request's work (its service time at speed 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dist {
+    Exponential,
+    Fixed,
+}
+
+#[derive(Clone, Debug)]
+pub struct VtConfig {
+    pub max_slots: usize,
+    pub roving_interval: Duration,
+    /// `backOffUnreachable` (off by default, as the JavaScript rover).
+    pub back_off_unreachable: bool,
+    pub max_backoff: Duration,
+    /// Requests per second of the whole fleet of clients (Poisson).
+    pub request_rate: f64,
+    /// Mean service time of a request on a server of speed 1.
+    pub service: Duration,
+    pub dist: Dist,
+    /// Requests a server serves at once; 0: unlimited (each request just
+    /// takes its service time, as the socket mode's server).
+    pub workers: u32,
+    /// Every `slow_every`-th server (0, k, 2k...) runs at `slow_speed`; 0: none.
+    pub slow_every: usize,
+    pub slow_speed: f64,
+    pub balancer: Balancer,
+    pub slot_policy: SlotPolicy,
+    /// Servers a rover probes per tick, offering the pool the lowest slot of
+    /// them (1: the JavaScript rover).
+    pub probes: u32,
+    /// Lend uniformly among idle connections with the same lowest slot
+    /// (instead of the pool's own order among them, the lowest handle).
+    pub fair_ties: bool,
+    pub seed: u64,
+}
+
+impl VtConfig {
+    /// The socket mode's model: unlimited workers, a fixed service time.
+    pub fn like_sockets(
+        max_slots: usize,
+        roving_interval: Duration,
+        service: Duration,
+        request_rate: f64,
+        seed: u64,
+    ) -> VtConfig {
+        VtConfig {
+            max_slots,
+            roving_interval,
+            back_off_unreachable: false,
+            max_backoff: roving_interval * 30,
+            request_rate,
+            service,
+            dist: Dist::Fixed,
+            workers: 0,
+            slow_every: 0,
+            slow_speed: 1.0,
+            balancer: Balancer::Callosum,
+            slot_policy: SlotPolicy::Lowest,
+            probes: 1,
+            fair_ties: false,
+            seed,
+        }
+    }
+
+    /// Requests per second the servers `0..servers` can serve (workers busy
+    /// all the time); unlimited workers count as one.
+    pub fn capacity(&self, servers: usize) -> f64 {
+        let per = self.workers.max(1) as f64 / self.service.as_secs_f64();
+        (0..servers).map(|s| per * self.speed(s)).sum()
+    }
+
+    pub fn speed(&self, server: usize) -> f64 {
+        if self.slow_every > 0 && server.is_multiple_of(self.slow_every) {
+            self.slow_speed
+        } else {
+            1.0
+        }
+    }
+}

@@ -1,0 +1,136 @@
+use super::*;
+use crate::fleet;
+
+fn small(balancer: Balancer) -> VtConfig {
+    let mut c = VtConfig::like_sockets(
+        3,
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+        0.0,
+        7,
+    );
+    c.workers = 2;
+    c.dist = Dist::Exponential;
+    c.balancer = balancer;
+    c.request_rate = 0.8 * c.capacity(10);
+    c
+}
+
+#[test]
+fn log_hist_quantiles_are_within_two_percent() {
+    let mut h = LogHist::default();
+    for v in 1..=100_000u64 {
+        h.record(v * 1_000);
+    }
+    for q in [0.5, 0.9, 0.99] {
+        let got = h.quantile(q).unwrap().as_nanos() as f64;
+        let want = q * 1e8;
+        assert!((got / want - 1.0).abs() < 0.02, "q {q}: {got} vs {want}");
+    }
+    for i in [0usize, 63, 64, 65, 200, 1000, 3000] {
+        let (lo, hi) = LogHist::bounds(i);
+        assert_eq!(LogHist::index(lo), i);
+        assert_eq!(LogHist::index(hi - 1), i);
+    }
+}
+
+#[test]
+fn callosum_fills_every_pool_and_serves_every_request() {
+    let mut sim = Sim::new(small(Balancer::Callosum), 10, 40);
+    sim.run_until(Duration::from_secs(5));
+    sim.check();
+    let pooled: i64 = sim.pooled().iter().sum();
+    assert_eq!(pooled, 120);
+    // Balanced to within a connection or two of the mean (12).
+    assert!(
+        sim.pooled().iter().all(|&p| (10..=14).contains(&p)),
+        "{:?}",
+        sim.pooled()
+    );
+    let c = &sim.counters;
+    let answered: u64 = sim.answered().iter().sum();
+    assert_eq!(answered, c.ok);
+    // 0.8 x 10 servers x 2 workers / 10 ms = 1,600 requests a second.
+    assert!((7_000..9_000).contains(&c.ok), "{}", c.ok);
+    assert_eq!(c.failed, 0);
+}
+
+#[test]
+fn every_balancer_sees_the_same_requests() {
+    let mut counts = Vec::new();
+    for b in Balancer::ALL {
+        let mut sim = Sim::new(small(b), 10, 40);
+        sim.run_until(Duration::from_secs(3));
+        sim.check();
+        // Requests made: answered + in flight + waiting; the arrivals
+        // themselves come from one generator.
+        counts.push(sim.counters.events - sim.counters.ok - sim.counters.connects);
+    }
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+}
+
+#[test]
+fn killed_servers_lose_their_connections_and_pools_refill() {
+    let mut sim = Sim::new(small(Balancer::Callosum), 10, 40);
+    sim.run_until(Duration::from_secs(3));
+    sim.kill_many(&[0, 5]);
+    sim.check();
+    assert_eq!(sim.pooled()[0], 0);
+    assert_eq!(sim.pooled()[5], 0);
+    sim.run_until(Duration::from_secs(6));
+    sim.check();
+    assert_eq!(sim.pooled().iter().sum::<i64>(), 120);
+    // Without back-off, the rovers keep trying the dead servers.
+    assert!(sim.counters.connect_failures > 100);
+}
+
+#[test]
+fn scenarios_run_in_virtual_time() {
+    let mut cfg = VtConfig::like_sockets(
+        3,
+        Duration::from_millis(100),
+        Duration::from_millis(2),
+        400.0,
+        3,
+    );
+    cfg.back_off_unreachable = true;
+    let mut sim = Sim::new(cfg, 20, 200);
+    let ri = sim.cfg.roving_interval;
+    let sc = block_on(fleet::scenarios(&mut sim, ri * 20, ri * 10, ri * 20)).unwrap();
+    sim.check();
+    assert!(sc.steady.conn_max_mean < 1.15, "{:?}", sc.steady);
+    assert!(sc.scale.all_80_secs.is_some());
+    assert!(sc.fail.refill_full_secs.is_some());
+    assert_eq!(sc.steady.failed, 0);
+}
+
+#[test]
+fn weighted_slots_give_slow_servers_fewer_connections() {
+    let mut counts = Vec::new();
+    for policy in [
+        SlotPolicy::Lowest,
+        SlotPolicy::Weighted,
+        SlotPolicy::LoadAware,
+    ] {
+        let mut c = small(Balancer::Callosum);
+        c.slow_every = 2;
+        c.slow_speed = 0.5;
+        c.slot_policy = policy;
+        c.probes = 2;
+        c.fair_ties = true;
+        c.request_rate = 0.5 * c.capacity(10);
+        let mut sim = Sim::new(c, 10, 100);
+        sim.run_until(Duration::from_secs(10));
+        sim.check();
+        let p = sim.pooled();
+        let slow: i64 = p.iter().step_by(2).sum();
+        let fast: i64 = p.iter().skip(1).step_by(2).sum();
+        assert_eq!(slow + fast, 300);
+        counts.push((slow, fast));
+    }
+    // Lowest: even; weighted: the half-speed servers hold about half as many.
+    let (s, f) = counts[0];
+    assert!((s - f).abs() <= 10, "{counts:?}");
+    let (s, f) = counts[1];
+    assert!(s * 2 >= f - 20 && s * 2 <= f + 20, "{counts:?}");
+}
