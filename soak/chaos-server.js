@@ -24,6 +24,24 @@ const net = require('node:net');
 const { EventEmitter } = require('node:events');
 
 const CONFIRM_MS = 200;
+// Flood: one shared 64 KiB chunk of 1 KiB lines (`#flood ...\n`), written
+// again and again (a Buffer write is not copied: the server's own memory stays
+// one chunk whatever it streams). A pump writes at most FLOOD_BURST chunks,
+// then waits for 'drain' or the next turn of the loop.
+const FLOOD_LINE = 1024;
+const FLOOD_CHUNK = Buffer.from(`#flood ${'x'.repeat(FLOOD_LINE - 8)}\n`.repeat(64), 'latin1');
+const FLOOD_BURST = 16;
+// A flood that no one stops is ended by the server after FLOOD_MAX_BYTES or
+// FLOOD_MAX_MS: a client socket left flowing with no 'data' listener throws
+// the bytes away as fast as they come (Node emits them to no one: the pool
+// never sees them), and such a flood would burn a core for the rest of the
+// run. A pool that holds what it reads without a bound is slower to read
+// (250 ms sweeps): it reaches the cap only after holding that much.
+const FLOOD_MAX_BYTES = 64 * 1048576;
+const FLOOD_MAX_MS = 60000;
+// A connection is a target for a flood or bursts only once its slot line is
+// surely whole (a split line takes at most 3 x 20 ms) and any late banner sent.
+const SETTLED_MS = 200;
 // A plan's bad or missing line is normally destroyed by the rover at once (or
 // after its handshake timeout); the server gives up on it after this.
 const ABANDON_MS = 3000;
@@ -155,6 +173,15 @@ class ChaosServer extends EventEmitter {
       halfOpenFlagged: false,
       waiting: null, // requests held until a late banner is sent
       partial: '',
+      // Bytes written after the slot line, other than answers, since the
+      // last request came in: what the pool can hold for it is at most this
+      // (the user of a lease reads everything up to its answer).
+      unrequested: 0,
+      flood: null, // { startedAt, bytes, endedAt, how } while and after a flood
+      burst: null, // { until, lines, bytes, skipped } for bursts
+      burstSent: 0, // last burst line's sequence number (1, 2, ...)
+      lastAnswerId: null, // id of the last answer written, and
+      burstAtAnswer: 0, //   the burst lines written before it
     };
     this.accepted++;
     this.records.add(rec);
@@ -168,6 +195,10 @@ class ChaosServer extends EventEmitter {
       if (!socket.destroyed && !socket.writableEnded) socket.end();
     });
     socket.once('close', () => {
+      if (rec.flood !== null && rec.flood.endedAt === undefined) {
+        rec.flood.endedAt = this.now();
+        if (rec.flood.how === undefined) rec.flood.how = rec.serverClosedAt === undefined ? 'client closed' : `server closed (${rec.closedHow})`;
+      }
       this.records.delete(rec);
       this.slots.give(rec.slot);
       rec.serverGoneAt = this.now();
@@ -230,6 +261,7 @@ class ChaosServer extends EventEmitter {
       case 'trailing':
       case 'trailing-close': {
         rec.trailing = `#hi ${rec.id}\n`;
+        rec.unrequested += rec.trailing.length;
         if (plan.lateMs > 0) {
           // Requests that come before the banner are answered after it: the
           // banner is always the first thing a user reads.
@@ -267,6 +299,7 @@ class ChaosServer extends EventEmitter {
     }
     for (const line of lines) {
       this.requests++;
+      rec.unrequested = 0;
       if (rec.waiting !== null) rec.waiting.push(line);
       else this.request(rec, line);
     }
@@ -281,6 +314,8 @@ class ChaosServer extends EventEmitter {
     const socket = rec.socket;
     if (socket === null || socket.destroyed || socket.writableEnded) return;
     this.answered++;
+    rec.lastAnswerId = id;
+    rec.burstAtAnswer = rec.burstSent;
     socket.write(`ok ${id}\n`);
   }
 
@@ -344,12 +379,99 @@ class ChaosServer extends EventEmitter {
     if (rec === null) return false;
     if (kind === 'goodbye') {
       rec.goodbye = `#bye ${rec.id}`;
+      rec.unrequested += rec.goodbye.length + 1;
       rec.socket.write(`${rec.goodbye}\n`);
       this.later(ev.afterMs, () => this.closeWith(rec, ev.how, `goodbye-then-${ev.how}`));
       return true;
     }
     const how = kind === 'reset' ? 'reset' : kind === 'half-close' ? 'end' : 'destroy';
     return this.closeWith(rec, how, kind);
+  }
+
+  // A connection that has had its slot line for a while, open both ways, not
+  // flooded or bursting yet (the server cannot know whether the client's
+  // pool holds it idle or lent: any will do).
+  pickSettled(random) {
+    const now = this.now();
+    const live = [];
+    for (const rec of this.records) {
+      if (rec.serverClosedAt === undefined && rec.socket !== null && !rec.socket.destroyed &&
+          !rec.socket.writableEnded && rec.flood === null && rec.burst === null && rec.waiting === null &&
+          now - rec.acceptedAt >= SETTLED_MS &&
+          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) live.push(rec);
+    }
+    if (live.length === 0) return null;
+    return live[Math.floor(random() * live.length)];
+  }
+
+  // Streams to a connection without end: 64 KiB chunks as fast as the
+  // socket drains, until the connection closes (or FLOOD_MAX_MS).
+  // Returns the record hit, or null.
+  flood(random) {
+    const rec = this.pickSettled(random);
+    if (rec === null) return null;
+    const socket = rec.socket;
+    rec.flood = { startedAt: this.now(), bytes: 0, endedAt: undefined, how: undefined };
+    const pump = () => {
+      if (socket.destroyed || socket.writableEnded || rec.flood.endedAt !== undefined) return;
+      for (let i = 0; i < FLOOD_BURST; i++) {
+        if (rec.flood.bytes >= FLOOD_MAX_BYTES) {
+          rec.flood.how = 'capped: the server closed it';
+          this.destroy(rec, 'flood-capped');
+          return;
+        }
+        rec.flood.bytes += FLOOD_CHUNK.length;
+        rec.unrequested += FLOOD_CHUNK.length;
+        if (!socket.write(FLOOD_CHUNK)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      setImmediate(pump);
+    };
+    pump();
+    this.later(FLOOD_MAX_MS, () => {
+      if (rec.flood.endedAt !== undefined || rec.socket === null) return;
+      rec.flood.how = 'capped: the server closed it';
+      this.destroy(rec, 'flood-capped');
+    });
+    return rec;
+  }
+
+  // Bursts below the bound: every `gapMs` for `durationMs`, a burst of
+  // 200-1500 bytes of numbered lines (`#burst <conn> <seq> ...\n`), sent only
+  // while the bytes written since the connection's last request stay within
+  // `budget` (so a pool with maxHeldBytes above the budget never holds more
+  // than that for it). Returns the record hit, or null.
+  burst(random, ev, budget) {
+    const rec = this.pickSettled(random);
+    if (rec === null) return null;
+    rec.burst = { until: this.now() + ev.durationMs, lines: 0, bytes: 0, skipped: 0, sent: 0 };
+    const tick = () => {
+      const socket = rec.socket;
+      if (socket === null || socket.destroyed || socket.writableEnded || rec.serverClosedAt !== undefined) return;
+      if (this.now() >= rec.burst.until) return;
+      const size = 200 + Math.floor(random() * 1301);
+      if (rec.unrequested + size > budget) {
+        rec.burst.skipped++;
+      } else {
+        let text = '';
+        while (text.length < size) {
+          rec.burstSent++;
+          const head = `#burst ${rec.id} ${rec.burstSent} `;
+          const pad = Math.max(0, 40 + Math.floor(random() * 80) - head.length);
+          text += `${head}${'y'.repeat(pad)}\n`;
+          rec.burst.lines++;
+        }
+        rec.burst.bytes += text.length;
+        rec.burst.sent++;
+        rec.unrequested += text.length;
+        socket.write(text, 'latin1');
+      }
+      this.later(ev.gapMs, tick);
+    };
+    tick();
+    return rec;
   }
 
   stall(ms) {
@@ -427,4 +549,4 @@ class ChaosServer extends EventEmitter {
   }
 }
 
-module.exports = { ChaosServer, Registry, CONFIRM_MS };
+module.exports = { ChaosServer, Registry, CONFIRM_MS, FLOOD_MAX_MS, FLOOD_MAX_BYTES, FLOOD_CHUNK };

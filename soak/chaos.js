@@ -21,6 +21,9 @@ const RATES = {
   'early-close': 0.2, // next connection: closed before the slot line is whole
   stall: 0.2, // a server stops answering for a while
   kill: 0.08, // a server killed (all connections closed) and restarted later
+  // Last, so that the draws of the kinds above (and a run --without these) stay as they were.
+  flood: 0.4, // a settled connection streamed to without end (64 KiB chunks as fast as it drains)
+  burst: 0.6, // a settled connection gets 200-1500 byte bursts every 50-400 ms for 2-10 s, below the bound
 };
 
 // Slot lines the rover must refuse (ERR_CALLOSUM_BAD_SLOT_LINE).
@@ -88,6 +91,8 @@ function params(kind, random) {
       return { afterMs: between(random, 0, 50), how: random() < 0.5 ? 'end' : 'destroy' };
     case 'stall':
       return { ms: between(random, 200, 1500) };
+    case 'burst':
+      return { durationMs: between(random, 2000, 10000), gapMs: between(random, 50, 400) };
     case 'kill':
       return { downMs: between(random, 300, 3000), how: random() < 0.5 ? 'fin' : 'reset' };
     default:
@@ -104,8 +109,11 @@ const PLANS = new Set(['trailing-close', 'trailing', 'split-line', 'bad-line', '
  * connections, stalls and kills; plans count themselves when a connection
  * takes them), and '<kind> (missed)' for a fault with no live target.
  */
-function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill }) {
+function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill, onFlood = () => {}, burstBudget = 3072 }) {
   const random = seededRandom(seed ^ 0xc4a05);
+  // Floods and bursts draw from their own stream: the targets of the other
+  // faults stay as they were without them.
+  const random2 = seededRandom(seed ^ 0xf100d);
   let i = 0;
   let timer = null;
   let stopped = false;
@@ -129,6 +137,20 @@ function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill
           const s = servers[(ev.server + k) % servers.length];
           if (s.up && s.hit(ev.kind, random, ev)) {
             count(ev.kind);
+            return;
+          }
+        }
+        count(`${ev.kind} (missed)`);
+        return;
+      case 'flood':
+      case 'burst':
+        for (let k = 0; k < servers.length; k++) {
+          const s = servers[(ev.server + k) % servers.length];
+          if (!s.up) continue;
+          const rec = ev.kind === 'flood' ? s.flood(random2) : s.burst(random2, ev, burstBudget);
+          if (rec !== null) {
+            count(ev.kind);
+            onFlood(ev.kind, rec);
             return;
           }
         }

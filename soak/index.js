@@ -13,10 +13,12 @@ const { parseArgs } = require('node:util');
 const os = require('node:os');
 const { performance } = require('node:perf_hooks');
 const path = require('node:path');
+const dc = require('node:diagnostics_channel');
+const { getDefaultHighWaterMark } = require('node:stream');
 const { seededRandom } = require('../examples/seeded-random.js');
 const { ChaosServer, Registry } = require('./chaos-server.js');
 const { RATES, makeSchedule, runSchedule } = require('./chaos.js');
-const { Violations, Tracker, safeMessage } = require('./invariants.js');
+const { Violations, Tracker, safeMessage, ONE_READ } = require('./invariants.js');
 const { Misuse } = require('./misuse.js');
 const { SoakClient, sleep } = require('./load.js');
 const { Counters, Sampler, summary, openFds } = require('./report.js');
@@ -49,6 +51,9 @@ function options() {
       'client-end-rate': { type: 'string', default: '0.001' },
       'request-timeout': { type: 'string', default: '3000' },
       without: { type: 'string', default: '' },
+      'small-held': { type: 'string', default: '4096' },
+      'small-held-share': { type: 'string', default: '0.5' },
+      'ab-margin-mb': { type: 'string', default: '4' },
       package: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -58,7 +63,8 @@ function options() {
     console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
       '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
       '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
-      '  [--request-timeout MS] [--without KIND,...] [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
+      '  [--request-timeout MS] [--without KIND,...] [--small-held BYTES] [--small-held-share P] [--ab-margin-mb MB]\n' +
+      '  [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
     process.exit(0);
   }
   const preset = values.short ? PRESETS.short : PRESETS.full;
@@ -86,6 +92,11 @@ function options() {
     clientDestroyRate: num(values['client-destroy-rate']),
     clientEndRate: num(values['client-end-rate']),
     requestTimeout: num(values['request-timeout']),
+    // A share of the pools get maxHeldBytes = smallHeld (the rest the default).
+    smallHeld: num(values['small-held']),
+    smallHeldShare: Math.min(1, num(values['small-held-share'])),
+    // ArrayBuffers of the soak's own, on top of what the pools may hold.
+    abMargin: num(values['ab-margin-mb']) * 1048576,
     quiet: values.quiet,
     // Faults left out: schedule kinds (chaos.js RATES), late-banner, client-end.
     without: new Set(values.without.split(',').map((k) => k.trim()).filter((k) => k !== '')),
@@ -104,6 +115,15 @@ function options() {
 async function main() {
   const { opts, seed } = options();
   const CallosumClient = require(opts.package);
+  // A package with the bound on held bytes (issue 18) takes maxHeldBytes and
+  // reports heldBytes; an older one is soaked without those checks.
+  try {
+    const probe = new CallosumClient({ MAX_SLOTS: 1, maxHeldBytes: 4096 });
+    opts.heldSupported = typeof probe.stats().heldBytes === 'number';
+    probe.close();
+  } catch {
+    opts.heldSupported = false;
+  }
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -113,6 +133,8 @@ async function main() {
   const registry = new Registry();
   const tracker = new Tracker({ violations, counters, now, registry, deadKeptMs: 1000, halfOpenMs: 5000 });
   const sampler = new Sampler();
+  const onDropped = (msg) => tracker.onDropped(msg);
+  dc.subscribe('callosum:pool:dropped', onDropped);
   const load = { start: os.loadavg(), end: null };
 
   // Nothing uncaught: a throw from a pool method in an I/O callback, an
@@ -149,6 +171,25 @@ async function main() {
     }));
   }
   for (const c of clients) c.start();
+  // The ceiling of the process's ArrayBuffer memory: what each pool may hold
+  // (per slot: maxHeldBytes held, plus what the socket's stream buffers before
+  // backpressure, readableHighWaterMark and one read), plus the soak's own.
+  const hwm = getDefaultHighWaterMark(false);
+  let formula = 0;
+  // (A package without the bound is held to the default it would have, 64 KiB.)
+  for (const c of clients) formula += c.client.MAX_SLOTS * ((c.maxHeldBytes ?? 65536) + hwm + ONE_READ);
+  tracker.arrayBuffers.formula = formula;
+  tracker.arrayBuffers.margin = opts.abMargin;
+  tracker.arrayBuffers.hwm = hwm;
+  tracker.arrayBuffers.ceiling = formula + opts.abMargin;
+  // Bursts stay below three quarters of the smallest bound.
+  const minHeld = Math.min(...clients.map((c) => c.maxHeldBytes ?? (opts.smallHeldShare > 0 ? opts.smallHeld : 65536)));
+  const burstBudget = Math.floor(minHeld * 0.75);
+  opts.heldProfile = opts.heldSupported
+    ? `maxHeldBytes ${opts.smallHeld} for ${clients.filter((c) => c.smallHeld).length} pools, ${clients.find((c) => !c.smallHeld)?.maxHeldBytes ?? '-'} (default) for ${clients.filter((c) => !c.smallHeld).length}; bursts within ${burstBudget} bytes between requests`
+    : 'the package has no maxHeldBytes: heldBytes checks skipped, arrayBuffers held to the 64 KiB default';
+  const floods = [];
+  const bursts = [];
   const light = clients.filter((c) => c.light);
   opts.profile = `${clients.length - light.length} busy clients x ${opts.workers} workers, ${light.length} light (1-2 workers, thinking)`;
 
@@ -165,7 +206,21 @@ async function main() {
   const restarts = new Set();
   let ending = false;
   const chaos = runSchedule({
-    schedule, servers, seed, counters: faults, startedAt: 0, now,
+    schedule, servers, seed, counters: faults, startedAt: 0, now, burstBudget,
+    onFlood(kind, rec) {
+      // How the client held the connection when the fault began.
+      const s = rec.clientSocket;
+      const state = s === undefined ? 'not kept by a pool'
+        : s.destroyed || s._destroyed === true ? 'dropped already'
+          : s._leased === true || tracker.isHeld(s) ? 'lent' : `idle (${s.readableFlowing === true ? 'flowing' : 'paused'})`;
+      if (kind === 'flood') {
+        rec.flood.startState = state;
+        floods.push(rec);
+      } else {
+        rec.burst.startState = state;
+        bursts.push(rec);
+      }
+    },
     onKill(server, ev) {
       server.kill(ev.how).then(() => {
         if (ending) return;
@@ -237,6 +292,12 @@ async function main() {
   if (tracker.kept === 0 || tracker.untracked > tracker.kept / 100) {
     violations.add('tracking-lost', `the soak saw ${tracker.kept} kept sockets (${tracker.untracked} with no server record): does rove() still offer through client.newConnection?`);
   }
+  // Every drop for flooding the pools counted was published.
+  const countedFlooded = clients.reduce((t, c) => t + (typeof c.client.counters === 'function' ? (c.client.counters().droppedFlooded ?? 0) : 0), 0);
+  if (countedFlooded !== tracker.droppedFlooded) {
+    violations.add('flooded-count-mismatch', `the pools count ${countedFlooded} drops as flooded, the dropped channel published ${tracker.droppedFlooded}`);
+  }
+  tracker.countedFlooded = countedFlooded;
   if (tracker.holders.size !== 0) violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
 
   // Nothing left open: close every pool, then every server must see zero connections.
@@ -271,7 +332,8 @@ async function main() {
     violations.add('fds-left', `${sampler.end.fds} descriptors open at the end, ${fdsBefore} before the servers started`);
   }
 
-  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers, load }));
+  dc.unsubscribe('callosum:pool:dropped', onDropped);
+  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers, load, floods, bursts }));
   const warnings = counters.entries('warning');
   if (warnings.length > 0) console.log(`process warnings: ${warnings.map(([k, v]) => `${k} x${v}`).join(', ')}`);
   process.exitCode = violations.total === 0 ? 0 : 1;

@@ -25,6 +25,14 @@ const kSeenTrailing = Symbol('soak.seenTrailing'); // a reader saw the bytes aft
 const kReturnedPaused = Symbol('soak.returnedPaused'); // how its last holder left it
 const kFlagged = Symbol('soak.flagged'); // reported as dead and kept, once
 const kUnheldSince = Symbol('soak.unheldSince'); // leased by the pool, held by nobody, since
+const kBurstSeen = Symbol('soak.burstSeen'); // last burst line (sequence number) a user read
+const kBurstAtLease = Symbol('soak.burstAtLease'); // burst lines the server had sent when it was last lent
+const kFlowingReturn = Symbol('soak.flowingReturn'); // returned flowing since the last burst line read
+const kOverFlagged = Symbol('soak.overFlagged'); // reported over its buffer bound, once
+
+// What one socket's own stream may buffer before backpressure stops it
+// reading: its readableHighWaterMark plus one read (libuv reads at most 64 KiB).
+const ONE_READ = 65536;
 
 const EXAMPLES_PER_KIND = 5;
 
@@ -91,6 +99,111 @@ class Tracker {
     this.kept = 0;
     this.untracked = 0; // kept sockets with no server record (should stay 0)
     this.lowestChecks = 0;
+    // Flooding servers (issue 18).
+    this.floodDropped = new WeakSet(); // sockets dropped with reason 'flooded'
+    this.droppedFlooded = 0; // seen on the dropped channel
+    this.droppedFloodedFlood = 0; // of which on a flooded connection
+    this.floodTimeToDrop = []; // ms from flood start to the pool's drop
+    this.heldPeak = { bytes: 0, bound: 0, client: -1, ratio: 0 }; // one pool, highest heldBytes
+    this.heldSumPeak = 0; // all pools together
+    this.heldBoundSum = 0;
+    this.heldSupported = false;
+    this.socketBufferPeak = { bytes: 0, bound: 0 }; // one kept socket's readableLength
+    this.arrayBuffers = { ceiling: 0, margin: 0, formula: 0, peakRaw: 0, peakAfterGc: 0, gcChecks: 0, periodicGcPeak: 0 };
+    this.lastGcSample = 0;
+  }
+
+  // -- flooding servers ----------------------------------------------------
+
+  // A message of the callosum:pool:dropped channel.
+  onDropped(msg) {
+    if (msg === null || typeof msg !== 'object' || msg.reason !== 'flooded') return;
+    const socket = msg.socket;
+    this.droppedFlooded++;
+    this.floodDropped.add(socket);
+    if (msg.leased !== false) this.v.add('flooded-leased', `a socket dropped as flooded with leased: ${msg.leased}`);
+    const sc = msg.client === undefined ? undefined : this.clientOf.get(msg.client);
+    const rec = isRealSocket(socket) ? socket[kRecord] : undefined;
+    if (rec === undefined || sc === undefined) return;
+    if (rec.flood !== null) {
+      this.droppedFloodedFlood++;
+      if (rec.flood.how === undefined) {
+        rec.flood.how = 'dropped as flooded by the pool';
+        this.floodTimeToDrop.push(this.now() - rec.flood.startedAt);
+      }
+    }
+    // What the server wrote since the last request is an upper bound of
+    // what the pool can hold for it: at or below the bound, the pool dropped
+    // a socket it should have kept (a burst, a banner).
+    if (rec.unrequested <= sc.maxHeldBytes) {
+      const what = rec.flood !== null ? 'flood' : rec.burst !== null ? 'bursts' : rec.plan !== null ? rec.plan.kind : 'no plan';
+      this.v.add('dropped-below-bound', `client ${sc.index}: slot ${msg.slot} (conn ${rec.id}, ${what}) dropped as flooded with at most ${rec.unrequested} bytes sent since its last request, maxHeldBytes ${sc.maxHeldBytes}`, what);
+    }
+  }
+
+  // Per pool: held bytes within slotCount x maxHeldBytes; per kept socket:
+  // its stream's buffer within maxHeldBytes + readableHighWaterMark + one read.
+  checkHeld(sc, where) {
+    const client = sc.client;
+    if (client.closed) return;
+    const st = client.stats();
+    if (typeof st.heldBytes !== 'number') return;
+    this.heldSupported = true;
+    const bound = client.slotCount * st.maxHeldBytes;
+    if (st.heldBytes > bound) {
+      this.v.add('held-over-bound', `client ${sc.index} (${where}): heldBytes ${st.heldBytes} > slotCount ${client.slotCount} x maxHeldBytes ${st.maxHeldBytes}`);
+    }
+    if (st.heldBytes > this.heldPeak.bytes) this.heldPeak = { bytes: st.heldBytes, bound, client: sc.index, maxHeldBytes: st.maxHeldBytes };
+    return st.heldBytes;
+  }
+
+  // Where the process's buffered bytes are, for a violation's message.
+  buffersNow() {
+    let serverWrite = 0;
+    let serverRead = 0;
+    let keptRead = 0;
+    let keptWrite = 0;
+    for (const rec of this.registry.byKey.values()) {
+      const s = rec.socket;
+      if (s !== null && s !== undefined) {
+        serverWrite += s.writableLength;
+        serverRead += s.readableLength;
+      }
+      const c = rec.clientSocket;
+      if (c !== undefined && !c.destroyed) {
+        keptRead += c.readableLength;
+        keptWrite += c.writableLength;
+      }
+    }
+    let held = 0;
+    for (const sc of this.clientList ?? []) {
+      const st = sc.client.closed ? undefined : sc.client.stats();
+      if (st !== undefined && typeof st.heldBytes === 'number') held += st.heldBytes;
+    }
+    return `pools' heldBytes ${held}; server sockets: ${serverWrite} bytes queued to write, ${serverRead} unread; client sockets kept: ${keptRead} unread, ${keptWrite} queued`;
+  }
+
+  // The process's ArrayBuffer memory against the ceiling; above it, after a
+  // full gc only (garbage is not memory anyone holds).
+  checkArrayBuffers() {
+    const ab = this.arrayBuffers;
+    if (ab.ceiling === 0) return;
+    let now = process.memoryUsage().arrayBuffers;
+    if (now > ab.peakRaw) ab.peakRaw = now;
+    const t = this.now();
+    const periodic = t - this.lastGcSample >= 5000;
+    if ((now > ab.ceiling || periodic) && typeof global.gc === 'function') {
+      global.gc();
+      now = process.memoryUsage().arrayBuffers;
+      if (periodic) {
+        this.lastGcSample = t;
+        if (now > ab.periodicGcPeak) ab.periodicGcPeak = now;
+      } else ab.gcChecks++;
+      if (now > ab.peakAfterGc) ab.peakAfterGc = now;
+    }
+    if (now > ab.ceiling) {
+      this.v.add('array-buffers-over-ceiling', `arrayBuffers ${now} bytes (after a gc) > ceiling ${ab.ceiling} (${ab.formula} from the pools' options + ${ab.margin} margin); ${this.buffersNow()}`);
+    }
   }
 
   // -- errors ------------------------------------------------------------
@@ -110,6 +223,13 @@ class Tracker {
   }
 
   // -- kept sockets --------------------------------------------------------
+
+  register(sc) {
+    if (this.clientOf === undefined) this.clientOf = new WeakMap();
+    this.clientOf.set(sc.client, sc);
+    if (this.clientList === undefined) this.clientList = [];
+    this.clientList.push(sc);
+  }
 
   // Called by the newConnection wrapper before the pool sees the socket.
   recordOf(socket) {
@@ -206,6 +326,12 @@ class Tracker {
     if (sc.client.slotCount > sc.client.MAX_SLOTS) {
       this.v.add('slot-count-over-max', `client ${sc.index}: slotCount ${sc.client.slotCount} > MAX_SLOTS ${sc.client.MAX_SLOTS}`);
     }
+    if (this.floodDropped.has(socket)) {
+      this.v.add('flooded-lent', `client ${sc.index} ${api}: slot ${socket._slot} lent after the pool dropped it as flooded`);
+    }
+    this.checkSocketBuffer(sc, socket, `lent by ${api}`);
+    this.checkHeld(sc, api);
+    if (rec !== undefined) socket[kBurstAtLease] = rec.burstSent;
     const listeners = socket.listenerCount('close');
     if (listeners > 8) this.v.add('listener-growth', `client ${sc.index}: a lent socket has ${listeners} 'close' listeners`);
     if (socket[kLeases] !== undefined) socket[kLeases]++;
@@ -214,6 +340,19 @@ class Tracker {
 
   onRelease(socket) {
     this.holders.delete(socket);
+    if (socket.readableFlowing === true) socket[kFlowingReturn] = true;
+  }
+
+  // A kept socket's stream buffer (held bytes given back at a lease are in it).
+  checkSocketBuffer(sc, socket, where) {
+    const len = socket.readableLength;
+    if (typeof len !== 'number' || sc.maxHeldBytes === undefined) return;
+    const bound = sc.maxHeldBytes + socket.readableHighWaterMark + ONE_READ;
+    if (len > this.socketBufferPeak.bytes) this.socketBufferPeak = { bytes: len, bound };
+    if (len > bound && socket[kOverFlagged] !== true) {
+      socket[kOverFlagged] = true;
+      this.v.add('socket-over-bound', `client ${sc.index} (${where}): slot ${socket._slot} has ${len} bytes unread > maxHeldBytes ${sc.maxHeldBytes} + readableHighWaterMark ${socket.readableHighWaterMark} + ${ONE_READ}`);
+    }
   }
 
   isHeld(socket) {
@@ -223,6 +362,15 @@ class Tracker {
   // A reader saw a '#' line: the bytes the server sent after the slot line.
   onBanner(socket, line) {
     const rec = socket[kRecord];
+    if (line.startsWith('#flood ')) {
+      if (rec !== undefined && rec.flood !== null) this.counters.add('flood', 'flood lines read by a user');
+      else this.v.add('unexpected-banner', `a flood line on a socket not flooded (${rec === undefined ? 'no record' : `conn ${rec.id}`})`);
+      return;
+    }
+    if (line.startsWith('#burst ')) {
+      this.onBurstLine(socket, rec, line);
+      return;
+    }
     if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1) && socket[kSeenTrailing] !== true) {
       socket[kSeenTrailing] = true;
       this.counters.add('exposure', 'bytes after the slot line read by the first user');
@@ -231,10 +379,50 @@ class Tracker {
     } else this.v.add('unexpected-banner', `a socket read ${JSON.stringify(line.slice(0, 40))}`);
   }
 
+  // A burst line: in order, none repeated, none missing unless the socket
+  // was returned flowing since the last one read (Node's stream emits the
+  // bytes of a flowing socket with no 'data' listener into the void: the
+  // pool never sees them).
+  onBurstLine(socket, rec, line) {
+    const parts = line.split(' ');
+    const conn = Number(parts[1]);
+    const seq = Number(parts[2]);
+    if (rec === undefined || rec.burst === null || conn !== rec.id) {
+      this.v.add('unexpected-banner', `a burst line of conn ${conn} read on ${rec === undefined ? 'a socket with no record' : `conn ${rec.id}`}`);
+      return;
+    }
+    const seen = socket[kBurstSeen] ?? 0;
+    if (seq <= seen) {
+      this.v.add('burst-out-of-order', `conn ${rec.id}: burst line ${seq} read after line ${seen}`);
+    } else if (seq > seen + 1) {
+      if (socket[kFlowingReturn] === true) this.counters.add('burst', 'lines lost after a flowing return (not the pool\'s)', seq - seen - 1);
+      else this.v.add('burst-lost', `conn ${rec.id}: burst line ${seq} read after line ${seen}, with only paused returns between`);
+    }
+    socket[kBurstSeen] = seq;
+    socket[kFlowingReturn] = false;
+    this.counters.add('burst', 'lines read');
+    if (seq <= (socket[kBurstAtLease] ?? 0)) this.counters.add('burst', 'lines sent before the lease, read by its user');
+  }
+
   // A reader got its answer: the bytes after the slot line, if any, must
-  // have come first (nobody may consume them before the first user).
-  onAnswer(sc, socket) {
+  // have come first (nobody may consume them before the first user); so
+  // must the burst lines the server wrote before the answer.
+  onAnswer(sc, socket, id) {
     const rec = socket[kRecord];
+    if (rec !== undefined && rec.burst !== null && rec.lastAnswerId === id) {
+      const seen = socket[kBurstSeen] ?? 0;
+      if (seen < rec.burstAtAnswer) {
+        if (socket[kFlowingReturn] === true) {
+          this.counters.add('burst', 'lines lost after a flowing return (not the pool\'s)', rec.burstAtAnswer - seen);
+        } else {
+          this.v.add('burst-lost', `client ${sc.index}: conn ${rec.id} answered after ${seen} burst lines read, ${rec.burstAtAnswer} written before the answer, with only paused returns between`);
+        }
+        socket[kBurstSeen] = rec.burstAtAnswer;
+        socket[kFlowingReturn] = false;
+      } else if (rec.burstAtAnswer > 0) {
+        this.counters.add('burst', 'answers read after every burst line before them');
+      }
+    }
     if (rec !== undefined && rec.trailing !== null && socket[kSeenTrailing] !== true) {
       socket[kSeenTrailing] = true; // once per socket
       this.v.add('trailing-bytes-lost', `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) answered without the ${JSON.stringify(rec.trailing)} the server sent after the slot line`);
@@ -261,6 +449,7 @@ class Tracker {
 
   scan(clients, servers) {
     const now = this.now();
+    let heldSum = 0;
     for (const sc of clients) {
       const client = sc.client;
       if (client.slotCount > client.MAX_SLOTS) {
@@ -299,6 +488,9 @@ class Tracker {
         const cause = this.causeOf(s, rec);
         this.v.add('dead-kept', `client ${sc.index}: slot ${s._slot} (server ${rec.server.name} conn ${rec.id}, ${s._leased ? 'leased' : 'idle'}) still kept ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`, cause);
       }
+      for (const s of sc.kept) if (alive(s)) this.checkSocketBuffer(sc, s, 'scan');
+      const held = this.checkHeld(sc, 'scan');
+      if (held !== undefined) heldSum += held;
       if (!client.closed) {
         const idle = client.stats().idle;
         if (idle < sure) {
@@ -308,6 +500,8 @@ class Tracker {
         }
       }
     }
+    if (heldSum > this.heldSumPeak) this.heldSumPeak = heldSum;
+    this.checkArrayBuffers();
     for (const server of servers) {
       for (const rec of server.records) {
         if (rec.halfOpenFlagged || rec.serverClosedAt === undefined || rec.socket === null) continue;
@@ -321,5 +515,5 @@ class Tracker {
 
 module.exports = {
   Violations, Tracker, safeMessage, alive,
-  kRecord, kLeases, kSeenTrailing, kReturnedPaused,
+  kRecord, kLeases, kSeenTrailing, kReturnedPaused, ONE_READ,
 };

@@ -31,8 +31,14 @@ class SoakClient {
     this.workerCount = this.light ? 1 + Math.floor(this.random() * 2) : opts.workers;
     this.thinkMs = this.light ? 5 + Math.floor(this.random() * 36) : 0;
 
-    const client = new CallosumClient({ MAX_SLOTS: opts.maxSlots });
+    // Part of the pools hold little (issue 18): a flooded idle socket is
+    // dropped soon, and bursts come close to the bound.
+    this.smallHeld = opts.heldSupported && Math.floor((index + 1) * opts.smallHeldShare) > Math.floor(index * opts.smallHeldShare);
+    const client = new CallosumClient(this.smallHeld ? { MAX_SLOTS: opts.maxSlots, maxHeldBytes: opts.smallHeld } : { MAX_SLOTS: opts.maxSlots });
     this.client = client;
+    // undefined for a package without the bound (its checks are skipped).
+    this.maxHeldBytes = client.stats().maxHeldBytes;
+    tracker.register(this);
     this.canLease = typeof client.lease === 'function';
     client.on('error', (err) => {
       this.errorEvents++;
@@ -169,7 +175,7 @@ class SoakClient {
           if (line.startsWith('#')) {
             tracker.onBanner(socket, line);
           } else if (line === `ok ${id}`) {
-            tracker.onAnswer(sc, socket);
+            tracker.onAnswer(sc, socket, id);
             // After the answer, only a goodbye may come unasked.
             let rest;
             while ((nl = text.indexOf('\n')) >= 0) {

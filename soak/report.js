@@ -104,7 +104,45 @@ function table(rows, indent = '  ') {
   return rows.map(([k, v]) => `${indent}${String(k).padEnd(width)}  ${typeof v === 'number' ? n(v) : v}`).join('\n');
 }
 
-function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker, misuse, sampler, servers, load }) {
+// Floods and bursts (issue 18): how many, what they hit, how they ended,
+// and the bounds checked against them.
+function floodSection({ opts, tracker, counters, floods, bursts }) {
+  const lines = [];
+  const push = (x) => lines.push(x);
+  const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+  const tally = (items, key) => {
+    const m = new Map();
+    for (const it of items) m.set(key(it), (m.get(key(it)) || 0) + 1);
+    return [...m].sort((a, b) => b[1] - a[1]);
+  };
+  push(`flooding servers (${opts.heldProfile}):`);
+  const streamed = floods.reduce((t, r) => t + r.flood.bytes, 0);
+  push(`  floods started: ${n(floods.length)}, ${mb(streamed)} written by the servers`);
+  push('    target when it began:');
+  push(table(tally(floods, (r) => r.flood.startState), '      '));
+  push('    how it ended:');
+  push(table(tally(floods, (r) => r.flood.how ?? 'still running at the end'), '      '));
+  const ttd = [...tracker.floodTimeToDrop].sort((a, b) => a - b);
+  if (ttd.length > 0) push(`    flood start to the pool's drop: median ${ttd[Math.floor(ttd.length / 2)].toFixed(0)} ms, max ${ttd[ttd.length - 1].toFixed(0)} ms`);
+  push(`  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}`);
+  push(`  flood lines read by users: ${n(counters.get('flood', 'flood lines read by a user'))}`);
+  const bytes = bursts.reduce((t, r) => t + r.burst.bytes, 0);
+  push(`  burst connections: ${n(bursts.length)}; bursts sent ${n(bursts.reduce((t, r) => t + r.burst.sent, 0))} (${n(bursts.reduce((t, r) => t + r.burst.lines, 0))} lines, ${kb(bytes)}), held back for the budget ${n(bursts.reduce((t, r) => t + r.burst.skipped, 0))}`);
+  push('    target when it began:');
+  push(table(tally(bursts, (r) => r.burst.startState), '      '));
+  push(table(counters.entries('burst'), '    '));
+  const hp = tracker.heldPeak;
+  push(tracker.heldSupported
+    ? `  peak heldBytes of one pool: ${n(hp.bytes)} (client ${hp.client}, bound slotCount x maxHeldBytes ${n(hp.bound)}, maxHeldBytes ${n(hp.maxHeldBytes ?? 0)}); all pools together: peak ${n(tracker.heldSumPeak)}`
+    : '  heldBytes: not reported by this package');
+  const sb = tracker.socketBufferPeak;
+  push(`  peak unread bytes of one kept socket: ${n(sb.bytes)} (its bound maxHeldBytes + readableHighWaterMark + 64 KiB: ${n(sb.bound)})`);
+  const ab = tracker.arrayBuffers;
+  push(`  arrayBuffers: ceiling ${mb(ab.ceiling)} (${mb(ab.formula)} = sum of MAX_SLOTS x (maxHeldBytes + ${n(ab.hwm ?? 0)} + 65536) + ${mb(ab.margin)} margin); peak ${mb(ab.peakRaw)} raw, ${mb(ab.periodicGcPeak)} after a gc (every 5 s), ${mb(ab.peakAfterGc)} after any gc (${n(ab.gcChecks)} gcs when a raw sample was over the ceiling)`);
+  return lines;
+}
+
+function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker, misuse, sampler, servers, load, floods = [], bursts = [] }) {
   const lines = [];
   const push = (s) => lines.push(s);
   const secs = elapsedMs / 1000;
@@ -129,6 +167,8 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.accepted, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
   push('  exposure (how often the faults looked for were set up):');
   push(table(counters.entries('exposure'), '    '));
+  push('');
+  for (const l of floodSection({ opts, tracker, counters, floods, bursts })) push(l);
   push('');
   push(`misuse calls: ${n(misuse.total + counters.total('misuse'))}`);
   push(table([...misuse.calls].sort((a, b) => b[1] - a[1]).concat(counters.entries('misuse'))));
