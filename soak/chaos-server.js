@@ -180,6 +180,7 @@ class ChaosServer extends EventEmitter {
       flood: null, // { startedAt, bytes, endedAt, how } while and after a flood
       burst: null, // { until, lines, bytes, skipped } for bursts
       burstSent: 0, // last burst line's sequence number (1, 2, ...)
+      lastRequestAt: undefined, // when the last request came in
       lastAnswerId: null, // id of the last answer written, and
       burstAtAnswer: 0, //   the burst lines written before it
     };
@@ -300,6 +301,7 @@ class ChaosServer extends EventEmitter {
     for (const line of lines) {
       this.requests++;
       rec.unrequested = 0;
+      rec.lastRequestAt = this.now();
       if (rec.waiting !== null) rec.waiting.push(line);
       else this.request(rec, line);
     }
@@ -389,26 +391,32 @@ class ChaosServer extends EventEmitter {
   }
 
   // A connection that has had its slot line for a while, open both ways, not
-  // flooded or bursting yet (the server cannot know whether the client's
-  // pool holds it idle or lent: any will do).
-  pickSettled(random) {
+  // flooded or bursting yet. The server cannot know whether the client's
+  // pool holds it idle or lent; with `quietMs`, it prefers one that sent no
+  // request for that long (idle, most likely), else any.
+  pickSettled(random, quietMs = 0) {
     const now = this.now();
     const live = [];
+    const quiet = [];
     for (const rec of this.records) {
       if (rec.serverClosedAt === undefined && rec.socket !== null && !rec.socket.destroyed &&
           !rec.socket.writableEnded && rec.flood === null && rec.burst === null && rec.waiting === null &&
           now - rec.acceptedAt >= SETTLED_MS &&
-          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) live.push(rec);
+          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) {
+        live.push(rec);
+        if (quietMs > 0 && now - (rec.lastRequestAt ?? rec.acceptedAt) >= quietMs) quiet.push(rec);
+      }
     }
-    if (live.length === 0) return null;
-    return live[Math.floor(random() * live.length)];
+    const from = quiet.length > 0 ? quiet : live;
+    if (from.length === 0) return null;
+    return from[Math.floor(random() * from.length)];
   }
 
   // Streams to a connection without end: 64 KiB chunks as fast as the
   // socket drains, until the connection closes (or FLOOD_MAX_MS).
   // Returns the record hit, or null.
-  flood(random) {
-    const rec = this.pickSettled(random);
+  flood(random, quietMs) {
+    const rec = this.pickSettled(random, quietMs);
     if (rec === null) return null;
     const socket = rec.socket;
     rec.flood = { startedAt: this.now(), bytes: 0, endedAt: undefined, how: undefined };
@@ -444,7 +452,7 @@ class ChaosServer extends EventEmitter {
   // `budget` (so a pool with maxHeldBytes above the budget never holds more
   // than that for it). Returns the record hit, or null.
   burst(random, ev, budget) {
-    const rec = this.pickSettled(random);
+    const rec = this.pickSettled(random, ev.quietMs);
     if (rec === null) return null;
     rec.burst = { until: this.now() + ev.durationMs, lines: 0, bytes: 0, skipped: 0, sent: 0 };
     const tick = () => {

@@ -22,7 +22,7 @@ const RATES = {
   stall: 0.2, // a server stops answering for a while
   kill: 0.08, // a server killed (all connections closed) and restarted later
   // Last, so that the draws of the kinds above (and a run --without these) stay as they were.
-  flood: 0.4, // a settled connection streamed to without end (64 KiB chunks as fast as it drains)
+  flood: 0.4, // a settled connection (most often one quiet for 500 ms) streamed to without end: 64 KiB chunks as fast as it drains
   burst: 0.6, // a settled connection gets 200-1500 byte bursts every 50-400 ms for 2-10 s, below the bound
 };
 
@@ -91,8 +91,12 @@ function params(kind, random) {
       return { afterMs: between(random, 0, 50), how: random() < 0.5 ? 'end' : 'destroy' };
     case 'stall':
       return { ms: between(random, 200, 1500) };
+    case 'flood':
+      // Most prefer a connection that sent no request for 500 ms (idle in
+      // its pool, most likely); the rest take any.
+      return { quietMs: random() < 0.75 ? 500 : 0 };
     case 'burst':
-      return { durationMs: between(random, 2000, 10000), gapMs: between(random, 50, 400) };
+      return { durationMs: between(random, 2000, 10000), gapMs: between(random, 50, 400), quietMs: random() < 0.5 ? 500 : 0 };
     case 'kill':
       return { downMs: between(random, 300, 3000), how: random() < 0.5 ? 'fin' : 'reset' };
     default:
@@ -147,7 +151,7 @@ function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill
         for (let k = 0; k < servers.length; k++) {
           const s = servers[(ev.server + k) % servers.length];
           if (!s.up) continue;
-          const rec = ev.kind === 'flood' ? s.flood(random2) : s.burst(random2, ev, burstBudget);
+          const rec = ev.kind === 'flood' ? s.flood(random2, ev.quietMs) : s.burst(random2, ev, burstBudget);
           if (rec !== null) {
             count(ev.kind);
             onFlood(ev.kind, rec);
