@@ -118,13 +118,14 @@ class Tracker {
 
   // A message of the callosum:pool:dropped channel.
   onDropped(msg) {
-    if (msg === null || typeof msg !== 'object' || msg.reason !== 'flooded') return;
+    if (msg === null || typeof msg !== 'object') return;
+    const sc = msg.client === undefined ? undefined : this.clientOf.get(msg.client);
+    if (sc !== undefined) this.checkHeld(sc, 'drop');
+    if (msg.reason !== 'flooded') return;
     const socket = msg.socket;
     this.droppedFlooded++;
     this.floodDropped.add(socket);
     if (msg.leased !== false) this.v.add('flooded-leased', `a socket dropped as flooded with leased: ${msg.leased}`);
-    const sc = msg.client === undefined ? undefined : this.clientOf.get(msg.client);
-    if (sc !== undefined) this.checkHeld(sc, 'drop');
     const rec = isRealSocket(socket) ? socket[kRecord] : undefined;
     if (rec === undefined || sc === undefined) return;
     if (rec.flood !== null) {

@@ -125,7 +125,7 @@ function floodSection({ opts, tracker, counters, floods, bursts }) {
   const ttd = [...tracker.floodTimeToDrop].sort((a, b) => a - b);
   if (ttd.length > 0) push(`    flood start to the pool's drop: median ${ttd[Math.floor(ttd.length / 2)].toFixed(0)} ms, max ${ttd[ttd.length - 1].toFixed(0)} ms`);
   push(`  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}`);
-  push(`  flood lines read by users: ${n(counters.get('flood', 'flood lines read by a user'))}`);
+  push(table(counters.entries('flood'), '    '));
   const bytes = bursts.reduce((t, r) => t + r.burst.bytes, 0);
   push(`  burst connections: ${n(bursts.length)}; bursts sent ${n(bursts.reduce((t, r) => t + r.burst.sent, 0))} (${n(bursts.reduce((t, r) => t + r.burst.lines, 0))} lines, ${kb(bytes)}), held back for the budget ${n(bursts.reduce((t, r) => t + r.burst.skipped, 0))}`);
   push('    target when it began:');
