@@ -198,7 +198,8 @@ class ChaosServer extends EventEmitter {
     socket.once('close', () => {
       if (rec.flood !== null && rec.flood.endedAt === undefined) {
         rec.flood.endedAt = this.now();
-        if (rec.flood.how === undefined) rec.flood.how = rec.serverClosedAt === undefined ? 'client closed' : `server closed (${rec.closedHow})`;
+        if (rec.flood.how === undefined)
+          rec.flood.how = rec.serverClosedAt === undefined ? 'client closed' : `server closed (${rec.closedHow})`;
       }
       this.records.delete(rec);
       this.slots.give(rec.slot);
@@ -234,7 +235,9 @@ class ChaosServer extends EventEmitter {
     switch (plan.kind) {
       case 'split-line': {
         // The line in 2 or 3 pieces, a few ms apart (no Nagle: separate segments).
-        const cuts = plan.cuts.map((c) => Math.min(line.length, Math.max(1, Math.round(c * line.length)))).sort((a, b) => a - b);
+        const cuts = plan.cuts
+          .map((c) => Math.min(line.length, Math.max(1, Math.round(c * line.length))))
+          .sort((a, b) => a - b);
         let from = 0;
         let delay = 0;
         for (const cut of [...cuts, line.length]) {
@@ -334,9 +337,13 @@ class ChaosServer extends EventEmitter {
     this.emit('server-close', rec);
     // Not a server timer: it must fire even after shutdown() (it only writes
     // to the record), and it is short.
-    setTimeout(() => setImmediate(() => {
-      rec.deadAt = this.now();
-    }), CONFIRM_MS);
+    setTimeout(
+      () =>
+        setImmediate(() => {
+          rec.deadAt = this.now();
+        }),
+      CONFIRM_MS,
+    );
   }
 
   destroy(rec, how) {
@@ -366,8 +373,13 @@ class ChaosServer extends EventEmitter {
   pick(random) {
     const live = [];
     for (const rec of this.records) {
-      if (rec.serverClosedAt === undefined && rec.socket !== null && !rec.socket.destroyed &&
-          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) live.push(rec);
+      if (
+        rec.serverClosedAt === undefined &&
+        rec.socket !== null &&
+        !rec.socket.destroyed &&
+        (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')
+      )
+        live.push(rec);
     }
     if (live.length === 0) return null;
     return live[Math.floor(random() * live.length)];
@@ -399,10 +411,17 @@ class ChaosServer extends EventEmitter {
     const live = [];
     const quiet = [];
     for (const rec of this.records) {
-      if (rec.serverClosedAt === undefined && rec.socket !== null && !rec.socket.destroyed &&
-          !rec.socket.writableEnded && rec.flood === null && rec.burst === null && rec.waiting === null &&
-          now - rec.acceptedAt >= SETTLED_MS &&
-          (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')) {
+      if (
+        rec.serverClosedAt === undefined &&
+        rec.socket !== null &&
+        !rec.socket.destroyed &&
+        !rec.socket.writableEnded &&
+        rec.flood === null &&
+        rec.burst === null &&
+        rec.waiting === null &&
+        now - rec.acceptedAt >= SETTLED_MS &&
+        (rec.plan === null || rec.plan.kind === 'trailing' || rec.plan.kind === 'split-line')
+      ) {
         live.push(rec);
         if (quietMs > 0 && now - (rec.lastRequestAt ?? rec.acceptedAt) >= quietMs) quiet.push(rec);
       }

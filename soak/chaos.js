@@ -27,8 +27,19 @@ const RATES = {
 };
 
 // Slot lines the rover must refuse (ERR_CALLOSUM_BAD_SLOT_LINE).
-const BAD_LINES = ['x1\r\n', '\r\n', '-1\r\n', ' 3\r\n', '1\rX', '123456789012345678901\r\n',
-  '99999999999999999\r\n', 'hello\r\n', '4\n', '\x00\r\n', '1 2\r\n'];
+const BAD_LINES = [
+  'x1\r\n',
+  '\r\n',
+  '-1\r\n',
+  ' 3\r\n',
+  '1\rX',
+  '123456789012345678901\r\n',
+  '99999999999999999\r\n',
+  'hello\r\n',
+  '4\n',
+  '\x00\r\n',
+  '1 2\r\n',
+];
 
 function exponential(random, rate) {
   return -Math.log(1 - random()) / rate;
@@ -72,8 +83,10 @@ function params(kind, random) {
       // A third send the banner 5-50 ms after the slot line: it reaches a
       // socket already handed to the pool.
       return {
-        count: between(random, 3, 15), closeAfterMs: between(random, 200, 3000),
-        how: r < 0.4 ? 'end' : r < 0.8 ? 'destroy' : 'reset', oneWrite: random() < 0.5,
+        count: between(random, 3, 15),
+        closeAfterMs: between(random, 200, 3000),
+        how: r < 0.4 ? 'end' : r < 0.8 ? 'destroy' : 'reset',
+        oneWrite: random() < 0.5,
         lateMs: random() < 0.33 ? between(random, 5, 50) : 0,
       };
     }
@@ -96,7 +109,11 @@ function params(kind, random) {
       // its pool, most likely); the rest take any.
       return { quietMs: random() < 0.75 ? 500 : 0 };
     case 'burst':
-      return { durationMs: between(random, 2000, 10000), gapMs: between(random, 50, 400), quietMs: random() < 0.5 ? 500 : 0 };
+      return {
+        durationMs: between(random, 2000, 10000),
+        gapMs: between(random, 50, 400),
+        quietMs: random() < 0.5 ? 500 : 0,
+      };
     case 'kill':
       return { downMs: between(random, 300, 3000), how: random() < 0.5 ? 'fin' : 'reset' };
     default:
@@ -113,7 +130,17 @@ const PLANS = new Set(['trailing-close', 'trailing', 'split-line', 'bad-line', '
  * connections, stalls and kills; plans count themselves when a connection
  * takes them), and '<kind> (missed)' for a fault with no live target.
  */
-function runSchedule({ schedule, servers, seed, counters, startedAt, now, onKill, onFlood = () => {}, burstBudget = 3072 }) {
+function runSchedule({
+  schedule,
+  servers,
+  seed,
+  counters,
+  startedAt,
+  now,
+  onKill,
+  onFlood = () => {},
+  burstBudget = 3072,
+}) {
   const random = seededRandom(seed ^ 0xc4a05);
   // Floods and bursts draw from their own stream: the targets of the other
   // faults stay as they were without them.

@@ -60,11 +60,13 @@ function options() {
     },
   });
   if (values.help) {
-    console.log('node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
-      '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
-      '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
-      '  [--request-timeout MS] [--without KIND,...] [--small-held BYTES] [--small-held-share P] [--ab-margin-mb MB]\n' +
-      '  [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)');
+    console.log(
+      'node soak/index.js [--short] [--seconds N] [--seed N] [--servers N] [--clients N] [--workers N]\n' +
+        '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
+        '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
+        '  [--request-timeout MS] [--without KIND,...] [--small-held BYTES] [--small-held-share P] [--ab-margin-mb MB]\n' +
+        '  [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)',
+    );
     process.exit(0);
   }
   const preset = values.short ? PRESETS.short : PRESETS.full;
@@ -99,7 +101,12 @@ function options() {
     abMargin: num(values['ab-margin-mb']) * 1048576,
     quiet: values.quiet,
     // Faults left out: schedule kinds (chaos.js RATES), late-banner, client-end.
-    without: new Set(values.without.split(',').map((k) => k.trim()).filter((k) => k !== '')),
+    without: new Set(
+      values.without
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== ''),
+    ),
     // Another build of the package (e.g. an older commit) to soak instead.
     package: path.resolve(__dirname, '..', values.package ?? process.env.SOAK_PACKAGE ?? '.'),
   };
@@ -148,7 +155,9 @@ async function main() {
 
   sampler.begin();
   const fdsBefore = openFds();
-  log(`callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`);
+  log(
+    `callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`,
+  );
 
   // Servers.
   const servers = [];
@@ -165,10 +174,18 @@ async function main() {
   // Clients.
   const clients = [];
   for (let i = 0; i < opts.clients; i++) {
-    clients.push(new SoakClient({
-      index: i, CallosumClient, servers: addresses, opts, tracker, violations, counters,
-      seed: (seed + 1 + i * 7919) >>> 0,
-    }));
+    clients.push(
+      new SoakClient({
+        index: i,
+        CallosumClient,
+        servers: addresses,
+        opts,
+        tracker,
+        violations,
+        counters,
+        seed: (seed + 1 + i * 7919) >>> 0,
+      }),
+    );
   }
   for (const c of clients) c.start();
   // The ceiling of the process's ArrayBuffer memory: what each pool may hold
@@ -195,7 +212,14 @@ async function main() {
 
   // Chaos: from 2 s (pools filled) to 3 s before the end (delayed closes finish).
   const durationMs = opts.seconds * 1000;
-  const schedule = makeSchedule({ seed, servers: servers.length, fromMs: 2000, toMs: Math.max(2000, durationMs - 3000), scale: opts.chaos, without: opts.without });
+  const schedule = makeSchedule({
+    seed,
+    servers: servers.length,
+    fromMs: 2000,
+    toMs: Math.max(2000, durationMs - 3000),
+    scale: opts.chaos,
+    without: opts.without,
+  });
   // A fingerprint of the schedule, so two runs can be seen to replay the same one.
   let hash = 0x811c9dc5;
   for (const ev of schedule) {
@@ -206,13 +230,24 @@ async function main() {
   const restarts = new Set();
   let ending = false;
   const chaos = runSchedule({
-    schedule, servers, seed, counters: faults, startedAt: 0, now, burstBudget,
+    schedule,
+    servers,
+    seed,
+    counters: faults,
+    startedAt: 0,
+    now,
+    burstBudget,
     onFlood(kind, rec) {
       // How the client held the connection when the fault began.
       const s = rec.clientSocket;
-      const state = s === undefined ? 'not kept by a pool'
-        : s.destroyed || s._destroyed === true ? 'dropped already'
-          : s._leased === true || tracker.isHeld(s) ? 'lent' : `idle (${s.readableFlowing === true ? 'flowing' : 'paused'})`;
+      const state =
+        s === undefined
+          ? 'not kept by a pool'
+          : s.destroyed || s._destroyed === true
+            ? 'dropped already'
+            : s._leased === true || tracker.isHeld(s)
+              ? 'lent'
+              : `idle (${s.readableFlowing === true ? 'flowing' : 'paused'})`;
       if (kind === 'flood') {
         rec.flood.startState = state;
         floods.push(rec);
@@ -226,7 +261,10 @@ async function main() {
         if (ending) return;
         const t = setTimeout(() => {
           restarts.delete(t);
-          if (!ending) server.restart().catch((err) => violations.add('server-error', `${server.name} restart: ${safeMessage(err)}`));
+          if (!ending)
+            server
+              .restart()
+              .catch((err) => violations.add('server-error', `${server.name} restart: ${safeMessage(err)}`));
         }, ev.downMs);
         restarts.add(t);
       });
@@ -264,7 +302,9 @@ async function main() {
     if (opts.quiet || t - lastProgress < 10000 - 250) return;
     lastProgress = t;
     const ok = counters.get('get', 'ok') + counters.get('acquire', 'ok') + counters.get('lease', 'ok');
-    log(`t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`);
+    log(
+      `t=${(t / 1000).toFixed(0)}s requests ${ok.toLocaleString('en-US')}, violations ${violations.total}, heap ${(s.heapUsed / 1048576).toFixed(1)} MB, fds ${s.fds}, connections ${servers.map((x) => x.connections).join('/')}`,
+    );
   }, 250);
 
   await sleep(durationMs / 2);
@@ -290,35 +330,57 @@ async function main() {
   tracker.scan(clients, servers);
   // The checks of idle and dead sockets rest on seeing the kept ones.
   if (tracker.kept === 0 || tracker.untracked > tracker.kept / 100) {
-    violations.add('tracking-lost', `the soak saw ${tracker.kept} kept sockets (${tracker.untracked} with no server record): does rove() still offer through client.newConnection?`);
+    violations.add(
+      'tracking-lost',
+      `the soak saw ${tracker.kept} kept sockets (${tracker.untracked} with no server record): does rove() still offer through client.newConnection?`,
+    );
   }
   // Every drop for flooding the pools counted was published.
-  const countedFlooded = clients.reduce((t, c) => t + (typeof c.client.counters === 'function' ? (c.client.counters().droppedFlooded ?? 0) : 0), 0);
+  const countedFlooded = clients.reduce(
+    (t, c) => t + (typeof c.client.counters === 'function' ? (c.client.counters().droppedFlooded ?? 0) : 0),
+    0,
+  );
   if (countedFlooded !== tracker.droppedFlooded) {
-    violations.add('flooded-count-mismatch', `the pools count ${countedFlooded} drops as flooded, the dropped channel published ${tracker.droppedFlooded}`);
+    violations.add(
+      'flooded-count-mismatch',
+      `the pools count ${countedFlooded} drops as flooded, the dropped channel published ${tracker.droppedFlooded}`,
+    );
   }
   tracker.countedFlooded = countedFlooded;
-  if (tracker.holders.size !== 0) violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
+  if (tracker.holders.size !== 0)
+    violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
 
   // Nothing left open: close every pool, then every server must see zero connections.
   for (const s of servers) s.calm();
   // close() returns a promise of the lent sockets' return in newer versions:
   // nothing is lent now, so it must settle at once and well.
-  const closing = clients.map((c) => Promise.resolve(c.close()).then(() => true, (err) => {
-    violations.add('close-rejected', `client ${c.index}: close() rejected: ${safeMessage(err)}`);
-    return true;
-  }));
-  if (!await Promise.race([Promise.all(closing), sleep(2000).then(() => false)])) {
+  const closing = clients.map((c) =>
+    Promise.resolve(c.close()).then(
+      () => true,
+      (err) => {
+        violations.add('close-rejected', `client ${c.index}: close() rejected: ${safeMessage(err)}`);
+        return true;
+      },
+    ),
+  );
+  if (!(await Promise.race([Promise.all(closing), sleep(2000).then(() => false)]))) {
     violations.add('close-unsettled', 'close() of a pool with nothing lent did not settle within 2 s');
   }
   for (const c of clients) {
-    if (c.client.slotCount !== 0) violations.add('slots-after-close', `client ${c.index}: slotCount ${c.client.slotCount} after close() with nothing lent`);
+    if (c.client.slotCount !== 0)
+      violations.add(
+        'slots-after-close',
+        `client ${c.index}: slotCount ${c.client.slotCount} after close() with nothing lent`,
+      );
   }
   const deadline = now() + 3000;
   while (servers.some((s) => s.connections > 0) && now() < deadline) await sleep(20);
   for (const s of servers) {
     for (const rec of s.records) {
-      violations.add('server-connections-left', `server ${s.name} conn ${rec.id} (slot ${rec.slot}, ${rec.closedHow ? `server end: ${rec.closedHow}` : 'open'}, plan ${rec.plan ? rec.plan.kind : 'none'}) still open 3 s after every client closed`);
+      violations.add(
+        'server-connections-left',
+        `server ${s.name} conn ${rec.id} (slot ${rec.slot}, ${rec.closedHow ? `server end: ${rec.closedHow}` : 'open'}, plan ${rec.plan ? rec.plan.kind : 'none'}) still open 3 s after every client closed`,
+      );
     }
   }
   for (const s of servers) await s.shutdown();
@@ -329,11 +391,30 @@ async function main() {
   sampler.finish();
   load.end = os.loadavg();
   if (fdsBefore !== null && sampler.end.fds > fdsBefore + 2) {
-    violations.add('fds-left', `${sampler.end.fds} descriptors open at the end, ${fdsBefore} before the servers started`);
+    violations.add(
+      'fds-left',
+      `${sampler.end.fds} descriptors open at the end, ${fdsBefore} before the servers started`,
+    );
   }
 
   dc.unsubscribe('callosum:pool:dropped', onDropped);
-  console.log(summary({ opts, seed, elapsedMs: now(), counters, faults, violations, tracker, misuse, sampler, servers, load, floods, bursts }));
+  console.log(
+    summary({
+      opts,
+      seed,
+      elapsedMs: now(),
+      counters,
+      faults,
+      violations,
+      tracker,
+      misuse,
+      sampler,
+      servers,
+      load,
+      floods,
+      bursts,
+    }),
+  );
   const warnings = counters.entries('warning');
   if (warnings.length > 0) console.log(`process warnings: ${warnings.map(([k, v]) => `${k} x${v}`).join(', ')}`);
   process.exitCode = violations.total === 0 ? 0 : 1;

@@ -62,7 +62,8 @@ class Violations {
 // A message from any thrown value, without trusting it.
 function safeMessage(err) {
   try {
-    if (err instanceof Error) return `${err.name}${typeof err.code === 'string' ? ` [${err.code}]` : ''}: ${err.message}`;
+    if (err instanceof Error)
+      return `${err.name}${typeof err.code === 'string' ? ` [${err.code}]` : ''}: ${err.message}`;
     return `a thrown ${typeof err}`;
   } catch {
     return 'an unprintable thrown value';
@@ -109,7 +110,15 @@ class Tracker {
     this.heldBoundSum = 0;
     this.heldSupported = false;
     this.socketBufferPeak = { bytes: 0, bound: 0 }; // one kept socket's readableLength
-    this.arrayBuffers = { ceiling: 0, margin: 0, formula: 0, peakRaw: 0, peakAfterGc: 0, gcChecks: 0, periodicGcPeak: 0 };
+    this.arrayBuffers = {
+      ceiling: 0,
+      margin: 0,
+      formula: 0,
+      peakRaw: 0,
+      peakAfterGc: 0,
+      gcChecks: 0,
+      periodicGcPeak: 0,
+    };
     this.lastGcSample = 0;
     this.leaseChecks = 0;
   }
@@ -139,8 +148,13 @@ class Tracker {
     // what the pool can hold for it: at or below the bound, the pool dropped
     // a socket it should have kept (a burst, a banner).
     if (rec.unrequested <= sc.maxHeldBytes) {
-      const what = rec.flood !== null ? 'flood' : rec.burst !== null ? 'bursts' : rec.plan !== null ? rec.plan.kind : 'no plan';
-      this.v.add('dropped-below-bound', `client ${sc.index}: slot ${msg.slot} (conn ${rec.id}, ${what}) dropped as flooded with at most ${rec.unrequested} bytes sent since its last request, maxHeldBytes ${sc.maxHeldBytes}`, what);
+      const what =
+        rec.flood !== null ? 'flood' : rec.burst !== null ? 'bursts' : rec.plan !== null ? rec.plan.kind : 'no plan';
+      this.v.add(
+        'dropped-below-bound',
+        `client ${sc.index}: slot ${msg.slot} (conn ${rec.id}, ${what}) dropped as flooded with at most ${rec.unrequested} bytes sent since its last request, maxHeldBytes ${sc.maxHeldBytes}`,
+        what,
+      );
     }
   }
 
@@ -156,11 +170,19 @@ class Tracker {
     // slotCount but not yet released its held bytes: counted once more.
     const slots = client.slotCount + (where === 'drop' ? 1 : 0);
     const bound = slots * st.maxHeldBytes;
-    if (where === 'drop' && st.heldBytes > client.slotCount * st.maxHeldBytes) this.counters.add('flood', 'drop publishes with the dropped socket\'s held bytes still in heldBytes, its slot out of slotCount');
+    if (where === 'drop' && st.heldBytes > client.slotCount * st.maxHeldBytes)
+      this.counters.add(
+        'flood',
+        "drop publishes with the dropped socket's held bytes still in heldBytes, its slot out of slotCount",
+      );
     if (st.heldBytes > bound) {
-      this.v.add('held-over-bound', `client ${sc.index} (${where}): heldBytes ${st.heldBytes} > slotCount ${client.slotCount} x maxHeldBytes ${st.maxHeldBytes}`);
+      this.v.add(
+        'held-over-bound',
+        `client ${sc.index} (${where}): heldBytes ${st.heldBytes} > slotCount ${client.slotCount} x maxHeldBytes ${st.maxHeldBytes}`,
+      );
     }
-    if (st.heldBytes > this.heldPeak.bytes) this.heldPeak = { bytes: st.heldBytes, bound, client: sc.index, maxHeldBytes: st.maxHeldBytes };
+    if (st.heldBytes > this.heldPeak.bytes)
+      this.heldPeak = { bytes: st.heldBytes, bound, client: sc.index, maxHeldBytes: st.maxHeldBytes };
     return st.heldBytes;
   }
 
@@ -209,7 +231,10 @@ class Tracker {
       if (now > ab.peakAfterGc) ab.peakAfterGc = now;
     }
     if (now > ab.ceiling) {
-      this.v.add('array-buffers-over-ceiling', `arrayBuffers ${now} bytes (after a gc) > ceiling ${ab.ceiling} (${ab.formula} from the pools' options + ${ab.margin} margin); ${this.buffersNow()}`);
+      this.v.add(
+        'array-buffers-over-ceiling',
+        `arrayBuffers ${now} bytes (after a gc) > ceiling ${ab.ceiling} (${ab.formula} from the pools' options + ${ab.margin} margin); ${this.buffersNow()}`,
+      );
     }
   }
 
@@ -285,7 +310,10 @@ class Tracker {
       return;
     }
     if (lent._slot > min) {
-      this.v.add('not-lowest', `client ${sc.index} ${api}: lent slot ${lent._slot} while slot ${min} was idle and alive`);
+      this.v.add(
+        'not-lowest',
+        `client ${sc.index} ${api}: lent slot ${lent._slot} while slot ${min} was idle and alive`,
+      );
     }
   }
 
@@ -293,17 +321,24 @@ class Tracker {
   // Counts how often the soak makes the faults it looks for.
   onServerClose(rec) {
     const s = rec.clientSocket;
-    if (s === undefined || !alive(s) || rec.closedHow === 'after-client-end' || rec.closedHow === 'client-closed') return;
+    if (s === undefined || !alive(s) || rec.closedHow === 'after-client-end' || rec.closedHow === 'client-closed')
+      return;
     const idle = s._leased !== true && !this.holders.has(s);
     if (!idle) return;
     if (s[kLeases] === 0) {
-      this.counters.add('exposure', rec.trailing !== null
-        ? 'server closed a kept idle socket never lent, bytes unread'
-        : 'server closed a kept idle socket never lent');
+      this.counters.add(
+        'exposure',
+        rec.trailing !== null
+          ? 'server closed a kept idle socket never lent, bytes unread'
+          : 'server closed a kept idle socket never lent',
+      );
     } else {
-      this.counters.add('exposure', s[kReturnedPaused]
-        ? 'server closed a kept idle socket returned paused'
-        : 'server closed a kept idle socket returned flowing');
+      this.counters.add(
+        'exposure',
+        s[kReturnedPaused]
+          ? 'server closed a kept idle socket returned paused'
+          : 'server closed a kept idle socket returned flowing',
+      );
     }
   }
 
@@ -316,7 +351,10 @@ class Tracker {
     const now = this.now();
     const holder = this.holders.get(socket);
     if (holder !== undefined) {
-      this.v.add('two-holders', `client ${sc.index} ${api}: lent slot ${socket._slot}, held since ${(now - holder.since).toFixed(0)} ms by a worker of client ${holder.client} (${holder.api})`);
+      this.v.add(
+        'two-holders',
+        `client ${sc.index} ${api}: lent slot ${socket._slot}, held since ${(now - holder.since).toFixed(0)} ms by a worker of client ${holder.client} (${holder.api})`,
+      );
     }
     this.holders.set(socket, { client: sc.index, api, since: now });
     const rec = socket[kRecord];
@@ -325,16 +363,29 @@ class Tracker {
     } else if (rec !== undefined && rec.deadAt !== undefined && socket[kFlagged] !== 'lent') {
       socket[kFlagged] = 'lent';
       const cause = this.causeOf(socket, rec);
-      this.v.add('lent-dead', `client ${sc.index} ${api}: slot ${socket._slot} (server ${rec.server.name} conn ${rec.id}) lent ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`, cause);
+      this.v.add(
+        'lent-dead',
+        `client ${sc.index} ${api}: slot ${socket._slot} (server ${rec.server.name} conn ${rec.id}) lent ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`,
+        cause,
+      );
     } else if (socket.writableEnded === true || socket.writable === false) {
-      this.v.add('lent-unwritable', `client ${sc.index} ${api}: slot ${socket._slot} lent with its writable side ended`,
-        socket[kReturnedPaused] ? 'returned paused' : 'returned flowing');
+      this.v.add(
+        'lent-unwritable',
+        `client ${sc.index} ${api}: slot ${socket._slot} lent with its writable side ended`,
+        socket[kReturnedPaused] ? 'returned paused' : 'returned flowing',
+      );
     }
     if (sc.client.slotCount > sc.client.MAX_SLOTS) {
-      this.v.add('slot-count-over-max', `client ${sc.index}: slotCount ${sc.client.slotCount} > MAX_SLOTS ${sc.client.MAX_SLOTS}`);
+      this.v.add(
+        'slot-count-over-max',
+        `client ${sc.index}: slotCount ${sc.client.slotCount} > MAX_SLOTS ${sc.client.MAX_SLOTS}`,
+      );
     }
     if (this.floodDropped.has(socket)) {
-      this.v.add('flooded-lent', `client ${sc.index} ${api}: slot ${socket._slot} lent after the pool dropped it as flooded`);
+      this.v.add(
+        'flooded-lent',
+        `client ${sc.index} ${api}: slot ${socket._slot} lent after the pool dropped it as flooded`,
+      );
     }
     this.checkSocketBuffer(sc, socket, `lent by ${api}`);
     // stats() costs a few microseconds: on the leases of flooded or bursting
@@ -344,7 +395,8 @@ class Tracker {
     }
     if (rec !== undefined) socket[kBurstAtLease] = rec.burstSent;
     const listeners = socket.listenerCount('close');
-    if (listeners > 8) this.v.add('listener-growth', `client ${sc.index}: a lent socket has ${listeners} 'close' listeners`);
+    if (listeners > 8)
+      this.v.add('listener-growth', `client ${sc.index}: a lent socket has ${listeners} 'close' listeners`);
     if (socket[kLeases] !== undefined) socket[kLeases]++;
     return true;
   }
@@ -362,7 +414,10 @@ class Tracker {
     if (len > this.socketBufferPeak.bytes) this.socketBufferPeak = { bytes: len, bound };
     if (len > bound && socket[kOverFlagged] !== true) {
       socket[kOverFlagged] = true;
-      this.v.add('socket-over-bound', `client ${sc.index} (${where}): slot ${socket._slot} has ${len} bytes unread > maxHeldBytes ${sc.maxHeldBytes} + readableHighWaterMark ${socket.readableHighWaterMark} + ${ONE_READ}`);
+      this.v.add(
+        'socket-over-bound',
+        `client ${sc.index} (${where}): slot ${socket._slot} has ${len} bytes unread > maxHeldBytes ${sc.maxHeldBytes} + readableHighWaterMark ${socket.readableHighWaterMark} + ${ONE_READ}`,
+      );
     }
   }
 
@@ -375,14 +430,23 @@ class Tracker {
     const rec = socket[kRecord];
     if (line.startsWith('#flood ')) {
       if (rec !== undefined && rec.flood !== null) this.counters.add('flood', 'flood lines read by a user');
-      else this.v.add('unexpected-banner', `a flood line on a socket not flooded (${rec === undefined ? 'no record' : `conn ${rec.id}`})`);
+      else
+        this.v.add(
+          'unexpected-banner',
+          `a flood line on a socket not flooded (${rec === undefined ? 'no record' : `conn ${rec.id}`})`,
+        );
       return;
     }
     if (line.startsWith('#burst ')) {
       this.onBurstLine(socket, rec, line);
       return;
     }
-    if (rec !== undefined && rec.trailing !== null && line === rec.trailing.slice(0, -1) && socket[kSeenTrailing] !== true) {
+    if (
+      rec !== undefined &&
+      rec.trailing !== null &&
+      line === rec.trailing.slice(0, -1) &&
+      socket[kSeenTrailing] !== true
+    ) {
       socket[kSeenTrailing] = true;
       this.counters.add('exposure', 'bytes after the slot line read by the first user');
     } else if (rec !== undefined && line === rec.goodbye) {
@@ -399,20 +463,29 @@ class Tracker {
     const conn = Number(parts[1]);
     const seq = Number(parts[2]);
     if (rec === undefined || rec.burst === null || conn !== rec.id) {
-      this.v.add('unexpected-banner', `a burst line of conn ${conn} read on ${rec === undefined ? 'a socket with no record' : `conn ${rec.id}`}`);
+      this.v.add(
+        'unexpected-banner',
+        `a burst line of conn ${conn} read on ${rec === undefined ? 'a socket with no record' : `conn ${rec.id}`}`,
+      );
       return;
     }
     const seen = socket[kBurstSeen] ?? 0;
     if (seq <= seen) {
       this.v.add('burst-out-of-order', `conn ${rec.id}: burst line ${seq} read after line ${seen}`);
     } else if (seq > seen + 1) {
-      if (socket[kFlowingReturn] === true) this.counters.add('burst', 'lines lost after a flowing return (not the pool\'s)', seq - seen - 1);
-      else this.v.add('burst-lost', `conn ${rec.id}: burst line ${seq} read after line ${seen}, with only paused returns between`);
+      if (socket[kFlowingReturn] === true)
+        this.counters.add('burst', "lines lost after a flowing return (not the pool's)", seq - seen - 1);
+      else
+        this.v.add(
+          'burst-lost',
+          `conn ${rec.id}: burst line ${seq} read after line ${seen}, with only paused returns between`,
+        );
     }
     socket[kBurstSeen] = seq;
     socket[kFlowingReturn] = false;
     this.counters.add('burst', 'lines read');
-    if (seq <= (socket[kBurstAtLease] ?? 0)) this.counters.add('burst', 'lines sent before the lease, read by its user');
+    if (seq <= (socket[kBurstAtLease] ?? 0))
+      this.counters.add('burst', 'lines sent before the lease, read by its user');
   }
 
   // A reader got its answer: the bytes after the slot line, if any, must
@@ -424,9 +497,12 @@ class Tracker {
       const seen = socket[kBurstSeen] ?? 0;
       if (seen < rec.burstAtAnswer) {
         if (socket[kFlowingReturn] === true) {
-          this.counters.add('burst', 'lines lost after a flowing return (not the pool\'s)', rec.burstAtAnswer - seen);
+          this.counters.add('burst', "lines lost after a flowing return (not the pool's)", rec.burstAtAnswer - seen);
         } else {
-          this.v.add('burst-lost', `client ${sc.index}: conn ${rec.id} answered after ${seen} burst lines read, ${rec.burstAtAnswer} written before the answer, with only paused returns between`);
+          this.v.add(
+            'burst-lost',
+            `client ${sc.index}: conn ${rec.id} answered after ${seen} burst lines read, ${rec.burstAtAnswer} written before the answer, with only paused returns between`,
+          );
         }
         socket[kBurstSeen] = rec.burstAtAnswer;
         socket[kFlowingReturn] = false;
@@ -436,23 +512,36 @@ class Tracker {
     }
     if (rec !== undefined && rec.trailing !== null && socket[kSeenTrailing] !== true) {
       socket[kSeenTrailing] = true; // once per socket
-      this.v.add('trailing-bytes-lost', `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) answered without the ${JSON.stringify(rec.trailing)} the server sent after the slot line`);
+      this.v.add(
+        'trailing-bytes-lost',
+        `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) answered without the ${JSON.stringify(rec.trailing)} the server sent after the slot line`,
+      );
     }
   }
 
   // A reader got a line that is neither its answer nor the server's banner.
   onUnexpected(sc, socket, line, id) {
     const rec = socket[kRecord];
-    const conn = rec === undefined ? 'no record'
-      : `conn ${rec.id} on ${rec.server.name}, plan ${rec.plan ? rec.plan.kind : 'none'}, banner ${rec.trailing === null ? 'none' : JSON.stringify(rec.trailing)} ${socket[kSeenTrailing] ? 'seen' : 'unseen'}, server end ${rec.closedHow || 'open'}`;
-    this.v.add('unexpected-answer', `client ${sc.index}: waiting for "ok ${id}", read ${JSON.stringify(line.slice(0, 60))} on slot ${socket._slot} (lease ${socket[kLeases]}, last returned ${socket[kReturnedPaused] ? 'paused' : 'flowing'}; ${conn})`);
+    const conn =
+      rec === undefined
+        ? 'no record'
+        : `conn ${rec.id} on ${rec.server.name}, plan ${rec.plan ? rec.plan.kind : 'none'}, banner ${rec.trailing === null ? 'none' : JSON.stringify(rec.trailing)} ${socket[kSeenTrailing] ? 'seen' : 'unseen'}, server end ${rec.closedHow || 'open'}`;
+    this.v.add(
+      'unexpected-answer',
+      `client ${sc.index}: waiting for "ok ${id}", read ${JSON.stringify(line.slice(0, 60))} on slot ${socket._slot} (lease ${socket[kLeases]}, last returned ${socket[kReturnedPaused] ? 'paused' : 'flowing'}; ${conn})`,
+    );
   }
 
   causeOf(socket, rec) {
-    const lent = socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
+    const lent =
+      socket[kLeases] > 0 ? (socket[kReturnedPaused] ? 'returned paused' : 'returned flowing') : 'never lent before';
     const late = rec.plan !== null && rec.plan.lateMs > 0 ? ', sent 5-50 ms after it' : ', sent with it';
-    const bytes = rec.trailing !== null && socket[kSeenTrailing] !== true ? `bytes after the slot line unread${late}`
-      : rec.goodbye !== null ? 'a goodbye line unread' : 'nothing unread';
+    const bytes =
+      rec.trailing !== null && socket[kSeenTrailing] !== true
+        ? `bytes after the slot line unread${late}`
+        : rec.goodbye !== null
+          ? 'a goodbye line unread'
+          : 'nothing unread';
     return `${rec.closedHow}; ${lent}; ${bytes}`;
   }
 
@@ -464,7 +553,10 @@ class Tracker {
     for (const sc of clients) {
       const client = sc.client;
       if (client.slotCount > client.MAX_SLOTS) {
-        this.v.add('slot-count-over-max', `client ${sc.index}: slotCount ${client.slotCount} > MAX_SLOTS ${client.MAX_SLOTS}`);
+        this.v.add(
+          'slot-count-over-max',
+          `client ${sc.index}: slotCount ${client.slotCount} > MAX_SLOTS ${client.MAX_SLOTS}`,
+        );
       }
       // Idle as the soak sees them: alive ones for sure, destroyed ones whose
       // 'close' has not come yet maybe. The pool's idle count must be between.
@@ -486,7 +578,10 @@ class Tracker {
         if (s._leased === true && !this.holders.has(s)) {
           if (s[kUnheldSince] === undefined) s[kUnheldSince] = now;
           else if (s[kUnheldSince] !== -1 && now - s[kUnheldSince] > this.lostLeaseMs) {
-            this.v.add('lost-lease', `client ${sc.index}: slot ${s._slot} leased by the pool for ${(now - s[kUnheldSince]).toFixed(0)} ms, held by nobody`);
+            this.v.add(
+              'lost-lease',
+              `client ${sc.index}: slot ${s._slot} leased by the pool for ${(now - s[kUnheldSince]).toFixed(0)} ms, held by nobody`,
+            );
             s[kUnheldSince] = -1; // once
           }
         } else if (s[kUnheldSince] !== -1) {
@@ -497,7 +592,11 @@ class Tracker {
         if (now - rec.deadAt < this.deadKeptMs || this.holders.has(s)) continue;
         s[kFlagged] = 'kept';
         const cause = this.causeOf(s, rec);
-        this.v.add('dead-kept', `client ${sc.index}: slot ${s._slot} (server ${rec.server.name} conn ${rec.id}, ${s._leased ? 'leased' : 'idle'}) still kept ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`, cause);
+        this.v.add(
+          'dead-kept',
+          `client ${sc.index}: slot ${s._slot} (server ${rec.server.name} conn ${rec.id}, ${s._leased ? 'leased' : 'idle'}) still kept ${(now - rec.serverClosedAt).toFixed(0)} ms after the server closed it (${cause})`,
+          cause,
+        );
       }
       for (const s of sc.kept) if (alive(s)) this.checkSocketBuffer(sc, s, 'scan');
       const held = this.checkHeld(sc, 'scan');
@@ -505,9 +604,15 @@ class Tracker {
       if (!client.closed) {
         const idle = client.stats().idle;
         if (idle < sure) {
-          this.v.add('orphan-socket', `client ${sc.index}: ${sure} kept sockets alive, not lent, not held, but the pool counts ${idle} idle (kept or destroyed, never neither)`);
+          this.v.add(
+            'orphan-socket',
+            `client ${sc.index}: ${sure} kept sockets alive, not lent, not held, but the pool counts ${idle} idle (kept or destroyed, never neither)`,
+          );
         } else if (idle > sure + maybe) {
-          this.v.add('idle-count-mismatch', `client ${sc.index}: the pool counts ${idle} idle, but only ${sure + maybe} kept sockets are neither lent nor held (an idle socket someone holds?)`);
+          this.v.add(
+            'idle-count-mismatch',
+            `client ${sc.index}: the pool counts ${idle} idle, but only ${sure + maybe} kept sockets are neither lent nor held (an idle socket someone holds?)`,
+          );
         }
       }
     }
@@ -518,13 +623,24 @@ class Tracker {
         if (rec.halfOpenFlagged || rec.serverClosedAt === undefined || rec.socket === null) continue;
         if (now - rec.serverClosedAt < this.halfOpenMs) continue;
         rec.halfOpenFlagged = true;
-        this.v.add('half-open-stuck', `server ${server.name} conn ${rec.id} (slot ${rec.slot}) still open ${(now - rec.serverClosedAt).toFixed(0)} ms after the server ended it (${rec.closedHow}): its slot stays taken`, rec.closedHow);
+        this.v.add(
+          'half-open-stuck',
+          `server ${server.name} conn ${rec.id} (slot ${rec.slot}) still open ${(now - rec.serverClosedAt).toFixed(0)} ms after the server ended it (${rec.closedHow}): its slot stays taken`,
+          rec.closedHow,
+        );
       }
     }
   }
 }
 
 module.exports = {
-  Violations, Tracker, safeMessage, alive,
-  kRecord, kLeases, kSeenTrailing, kReturnedPaused, ONE_READ,
+  Violations,
+  Tracker,
+  safeMessage,
+  alive,
+  kRecord,
+  kLeases,
+  kSeenTrailing,
+  kReturnedPaused,
+  ONE_READ,
 };

@@ -33,8 +33,11 @@ class SoakClient {
 
     // Part of the pools hold little (issue 18): a flooded idle socket is
     // dropped soon, and bursts come close to the bound.
-    this.smallHeld = opts.heldSupported && Math.floor((index + 1) * opts.smallHeldShare) > Math.floor(index * opts.smallHeldShare);
-    const client = new CallosumClient(this.smallHeld ? { MAX_SLOTS: opts.maxSlots, maxHeldBytes: opts.smallHeld } : { MAX_SLOTS: opts.maxSlots });
+    this.smallHeld =
+      opts.heldSupported && Math.floor((index + 1) * opts.smallHeldShare) > Math.floor(index * opts.smallHeldShare);
+    const client = new CallosumClient(
+      this.smallHeld ? { MAX_SLOTS: opts.maxSlots, maxHeldBytes: opts.smallHeld } : { MAX_SLOTS: opts.maxSlots },
+    );
     this.client = client;
     // undefined for a package without the bound (its checks are skipped).
     this.maxHeldBytes = client.stats().maxHeldBytes;
@@ -80,8 +83,8 @@ class SoakClient {
     while (!this.stopping) {
       // lease() where the package has it (an acquire() whose release is
       // once only), else acquire() or getConnection().
-      const api = this.canLease && random() < opts.leaseShare ? 'lease'
-        : random() < opts.acquireShare ? 'acquire' : 'get';
+      const api =
+        this.canLease && random() < opts.leaseShare ? 'lease' : random() < opts.acquireShare ? 'acquire' : 'get';
       let socket;
       let lease = null;
       const candidates = tracker.idleCandidates(this);
@@ -130,13 +133,16 @@ class SoakClient {
           }
         } catch (err) {
           tracker.onError(this, err, `${api} rejection`);
-          counters.add(api, `rejected ${err && err.code}`);
+          counters.add(api, `rejected ${err?.code}`);
           continue;
         } finally {
           if (abort !== null) clearTimeout(abort);
         }
         if (lentNow !== undefined && socket !== lentNow) {
-          this.v.add('acquire-wrong-socket', `client ${this.index}: ${api} resolved with another socket than the idle one it lent`);
+          this.v.add(
+            'acquire-wrong-socket',
+            `client ${this.index}: ${api} resolved with another socket than the idle one it lent`,
+          );
         }
       }
       if (!tracker.onLease(this, socket, api)) continue;
@@ -201,7 +207,11 @@ class SoakClient {
       function gone(outcome) {
         const rec = socket[kRecord];
         if (!done && rec !== undefined && rec.serverClosedAt === undefined) {
-          sc.v.add('held-socket-closed', `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) ${outcome} while held, and its server did not close it`, outcome);
+          sc.v.add(
+            'held-socket-closed',
+            `client ${sc.index}: slot ${socket._slot} (conn ${rec.id}) ${outcome} while held, and its server did not close it`,
+            outcome,
+          );
         }
         finish(outcome);
       }
@@ -275,7 +285,8 @@ class SoakClient {
       } catch (err) {
         this.v.add('misuse-threw', `client ${this.index} ${kind}: threw ${safeMessage(err)}`, kind);
       }
-      if (this.errorEvents === errors) this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
+      if (this.errorEvents === errors)
+        this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
       const d = diff(before, snapshot(client));
       if (d !== '') this.v.add('misuse-changed-pool', `client ${this.index} ${kind}: ${d}`, kind);
     }
@@ -291,7 +302,8 @@ class SoakClient {
     } catch (err) {
       this.v.add('misuse-threw', `client ${this.index} ${kind}: threw ${safeMessage(err)}`, kind);
     }
-    if (this.errorEvents === errors) this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
+    if (this.errorEvents === errors)
+      this.v.add('misuse-silent', `client ${this.index} ${kind}: no 'error' event`, kind);
     const d = diff(before, snapshot(client));
     if (d !== '') this.v.add('misuse-changed-pool', `client ${this.index} ${kind}: ${d}`, kind);
   }

@@ -14,9 +14,19 @@ function boom() {
 }
 
 const THROWING_TRAPS = {
-  get: boom, set: boom, has: boom, ownKeys: boom, getOwnPropertyDescriptor: boom, defineProperty: boom,
-  deleteProperty: boom, getPrototypeOf: boom, setPrototypeOf: boom, isExtensible: boom,
-  preventExtensions: boom, apply: boom, construct: boom,
+  get: boom,
+  set: boom,
+  has: boom,
+  ownKeys: boom,
+  getOwnPropertyDescriptor: boom,
+  defineProperty: boom,
+  deleteProperty: boom,
+  getPrototypeOf: boom,
+  setPrototypeOf: boom,
+  isExtensible: boom,
+  preventExtensions: boom,
+  apply: boom,
+  construct: boom,
 };
 
 function revoked(target) {
@@ -44,8 +54,23 @@ const HOSTILE = [
   ['a function Proxy with throwing traps', () => new Proxy(function f() {}, THROWING_TRAPS)],
   ['a revoked Proxy', () => revoked({})],
   ['a revoked function Proxy', () => revoked(function f() {})],
-  ['a throwing `on` getter', () => ({ get on() { return boom(); }, destroy() {} })],
-  ['a throwing `constructor` getter', () => ({ get constructor() { return boom(); } })],
+  [
+    'a throwing `on` getter',
+    () => ({
+      get on() {
+        return boom();
+      },
+      destroy() {},
+    }),
+  ],
+  [
+    'a throwing `constructor` getter',
+    () => ({
+      get constructor() {
+        return boom();
+      },
+    }),
+  ],
   ['a throwing Symbol.toPrimitive and toString', () => ({ [Symbol.toPrimitive]: boom, toString: boom, valueOf: boom })],
   ['a throwing inspect.custom', () => ({ [inspect.custom]: boom })],
   ['a Proxy of a net.Socket with throwing traps', () => new Proxy(new net.Socket(), THROWING_TRAPS)],
@@ -54,19 +79,39 @@ const HOSTILE = [
 
 // Slots newConnection must refuse.
 const BAD_SLOTS = [
-  ['-1', () => -1], ['1.5', () => 1.5], ['NaN', () => NaN], ['Infinity', () => Infinity],
-  ['2^53', () => 2 ** 53], ['"3"', () => '3'], ['null', () => null], ['undefined', () => undefined],
-  ['3n', () => 3n], ['-0.5', () => -0.5], ['a boxed number', () => Object(3)],
+  ['-1', () => -1],
+  ['1.5', () => 1.5],
+  ['NaN', () => NaN],
+  ['Infinity', () => Infinity],
+  ['2^53', () => 2 ** 53],
+  ['"3"', () => '3'],
+  ['null', () => null],
+  ['undefined', () => undefined],
+  ['3n', () => 3n],
+  ['-0.5', () => -0.5],
+  ['a boxed number', () => Object(3)],
   ...HOSTILE.filter(([label]) => label.includes('Proxy') || label.includes('throwing')),
 ];
 
 // Options acquire must reject.
 const BAD_ACQUIRE_OPTIONS = [
-  ['a number', () => 42], ['a string', () => 'fast'], ['a symbol', () => Symbol('o')],
-  ['timeout -1', () => ({ timeout: -1 })], ['timeout "10"', () => ({ timeout: '10' })],
-  ['timeout NaN', () => ({ timeout: NaN })], ['timeout 2^31', () => ({ timeout: 2 ** 31 })],
-  ['signal {}', () => ({ signal: {} })], ['signal a throwing Proxy', () => ({ signal: new Proxy({}, THROWING_TRAPS) })],
-  ['a throwing `timeout` getter', () => ({ get timeout() { return boom(); } })],
+  ['a number', () => 42],
+  ['a string', () => 'fast'],
+  ['a symbol', () => Symbol('o')],
+  ['timeout -1', () => ({ timeout: -1 })],
+  ['timeout "10"', () => ({ timeout: '10' })],
+  ['timeout NaN', () => ({ timeout: NaN })],
+  ['timeout 2^31', () => ({ timeout: 2 ** 31 })],
+  ['signal {}', () => ({ signal: {} })],
+  ['signal a throwing Proxy', () => ({ signal: new Proxy({}, THROWING_TRAPS) })],
+  [
+    'a throwing `timeout` getter',
+    () => ({
+      get timeout() {
+        return boom();
+      },
+    }),
+  ],
   ['a Proxy with throwing traps', () => new Proxy({}, THROWING_TRAPS)],
   ['a revoked Proxy', () => revoked({})],
 ];
@@ -139,11 +184,16 @@ class Misuse {
       const fresh = new net.Socket();
       this.expect(sc, `newConnection(bad slot): ${label}`, () => client.newConnection(make(), fresh));
       if (!fresh.destroyed) {
-        this.v.add('bad-slot-socket-kept', `client ${sc.index} newConnection(${label}, socket): the offered socket was not destroyed`);
+        this.v.add(
+          'bad-slot-socket-kept',
+          `client ${sc.index} newConnection(${label}, socket): the offered socket was not destroyed`,
+        );
         fresh.destroy();
       }
     } else if (r < 0.7) {
-      this.expect(sc, 'returnConnection(foreign): a never connected net.Socket', () => client.returnConnection(new net.Socket()));
+      this.expect(sc, 'returnConnection(foreign): a never connected net.Socket', () =>
+        client.returnConnection(new net.Socket()),
+      );
     } else if (r < 0.8) {
       // A socket another client lent to one of its workers.
       const other = others[Math.floor(this.random() * others.length)];
@@ -164,7 +214,8 @@ class Misuse {
       const held = this.heldBy(sc);
       if (held === undefined) return this.once(sc, others);
       this.expect(sc, 'newConnection(held): a socket this client lent', () => client.newConnection(held._slot, held));
-      if (held.destroyed) this.v.add('misuse-hurt-holder', `client ${sc.index}: offering a lent socket again destroyed it`);
+      if (held.destroyed)
+        this.v.add('misuse-hurt-holder', `client ${sc.index}: offering a lent socket again destroyed it`);
     }
     return undefined;
   }

@@ -34,7 +34,7 @@ class Counters {
 
   get(group, key) {
     const g = this.groups.get(group);
-    return (g && g.get(key)) || 0;
+    return g?.get(key) || 0;
   }
 
   total(group) {
@@ -119,30 +119,72 @@ function floodSection({ opts, tracker, counters, floods, bursts }) {
   const streamed = floods.reduce((t, r) => t + r.flood.bytes, 0);
   push(`  floods started: ${n(floods.length)}, ${mb(streamed)} written by the servers`);
   push('    target when it began:');
-  push(table(tally(floods, (r) => r.flood.startState), '      '));
+  push(
+    table(
+      tally(floods, (r) => r.flood.startState),
+      '      ',
+    ),
+  );
   push('    how it ended:');
-  push(table(tally(floods, (r) => r.flood.how ?? 'still running at the end'), '      '));
+  push(
+    table(
+      tally(floods, (r) => r.flood.how ?? 'still running at the end'),
+      '      ',
+    ),
+  );
   const ttd = [...tracker.floodTimeToDrop].sort((a, b) => a - b);
-  if (ttd.length > 0) push(`    flood start to the pool's drop: median ${ttd[Math.floor(ttd.length / 2)].toFixed(0)} ms, max ${ttd[ttd.length - 1].toFixed(0)} ms`);
-  push(`  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}`);
+  if (ttd.length > 0)
+    push(
+      `    flood start to the pool's drop: median ${ttd[Math.floor(ttd.length / 2)].toFixed(0)} ms, max ${ttd[ttd.length - 1].toFixed(0)} ms`,
+    );
+  push(
+    `  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}`,
+  );
   push(table(counters.entries('flood'), '    '));
   const bytes = bursts.reduce((t, r) => t + r.burst.bytes, 0);
-  push(`  burst connections: ${n(bursts.length)}; bursts sent ${n(bursts.reduce((t, r) => t + r.burst.sent, 0))} (${n(bursts.reduce((t, r) => t + r.burst.lines, 0))} lines, ${kb(bytes)}), held back for the budget ${n(bursts.reduce((t, r) => t + r.burst.skipped, 0))}`);
+  push(
+    `  burst connections: ${n(bursts.length)}; bursts sent ${n(bursts.reduce((t, r) => t + r.burst.sent, 0))} (${n(bursts.reduce((t, r) => t + r.burst.lines, 0))} lines, ${kb(bytes)}), held back for the budget ${n(bursts.reduce((t, r) => t + r.burst.skipped, 0))}`,
+  );
   push('    target when it began:');
-  push(table(tally(bursts, (r) => r.burst.startState), '      '));
+  push(
+    table(
+      tally(bursts, (r) => r.burst.startState),
+      '      ',
+    ),
+  );
   push(table(counters.entries('burst'), '    '));
   const hp = tracker.heldPeak;
-  push(tracker.heldSupported
-    ? `  peak heldBytes of one pool: ${n(hp.bytes)} (client ${hp.client}, bound slotCount x maxHeldBytes ${n(hp.bound)}, maxHeldBytes ${n(hp.maxHeldBytes ?? 0)}); all pools together: peak ${n(tracker.heldSumPeak)}`
-    : '  heldBytes: not reported by this package');
+  push(
+    tracker.heldSupported
+      ? `  peak heldBytes of one pool: ${n(hp.bytes)} (client ${hp.client}, bound slotCount x maxHeldBytes ${n(hp.bound)}, maxHeldBytes ${n(hp.maxHeldBytes ?? 0)}); all pools together: peak ${n(tracker.heldSumPeak)}`
+      : '  heldBytes: not reported by this package',
+  );
   const sb = tracker.socketBufferPeak;
-  push(`  peak unread bytes of one kept socket: ${n(sb.bytes)} (its bound maxHeldBytes + readableHighWaterMark + 64 KiB: ${n(sb.bound)})`);
+  push(
+    `  peak unread bytes of one kept socket: ${n(sb.bytes)} (its bound maxHeldBytes + readableHighWaterMark + 64 KiB: ${n(sb.bound)})`,
+  );
   const ab = tracker.arrayBuffers;
-  push(`  arrayBuffers: ceiling ${mb(ab.ceiling)} (${mb(ab.formula)} = sum of MAX_SLOTS x (maxHeldBytes + ${n(ab.hwm ?? 0)} + 65536) + ${mb(ab.margin)} margin); peak ${mb(ab.peakRaw)} raw, ${mb(ab.periodicGcPeak)} after a gc (every 5 s), ${mb(ab.peakAfterGc)} after any gc (${n(ab.gcChecks)} gcs when a raw sample was over the ceiling)`);
+  push(
+    `  arrayBuffers: ceiling ${mb(ab.ceiling)} (${mb(ab.formula)} = sum of MAX_SLOTS x (maxHeldBytes + ${n(ab.hwm ?? 0)} + 65536) + ${mb(ab.margin)} margin); peak ${mb(ab.peakRaw)} raw, ${mb(ab.periodicGcPeak)} after a gc (every 5 s), ${mb(ab.peakAfterGc)} after any gc (${n(ab.gcChecks)} gcs when a raw sample was over the ceiling)`,
+  );
   return lines;
 }
 
-function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker, misuse, sampler, servers, load, floods = [], bursts = [] }) {
+function summary({
+  opts,
+  seed,
+  elapsedMs,
+  counters,
+  faults,
+  violations,
+  tracker,
+  misuse,
+  sampler,
+  servers,
+  load,
+  floods = [],
+  bursts = [],
+}) {
   const lines = [];
   const push = (s) => lines.push(s);
   const secs = elapsedMs / 1000;
@@ -150,21 +192,33 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const okTotal = apis.reduce((t, api) => t + counters.get(api, 'ok'), 0);
   push('');
   push(`callosum soak of ${opts.package}`);
-  push(`seed ${seed} (chaos schedule: ${opts.scheduleSummary}), ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}${opts.without.size > 0 ? ` without ${[...opts.without].join(', ')}` : ''}`);
-  push(`load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`);
+  push(
+    `seed ${seed} (chaos schedule: ${opts.scheduleSummary}), ${secs.toFixed(1)} s, ${opts.servers} servers, ${opts.profile}, MAX_SLOTS ${opts.maxSlots}, ROVING_INTERVAL ${opts.interval} ms, chaos x${opts.chaos}${opts.without.size > 0 ? ` without ${[...opts.without].join(', ')}` : ''}`,
+  );
+  push(
+    `load average: start ${load.start.map((x) => x.toFixed(2)).join(' ')}, end ${load.end.map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} cores)`,
+  );
   push('');
   push(`requests answered: ${n(okTotal)} (${n(Math.round(okTotal / secs))}/s)`);
   for (const api of apis) {
-    const label = { get: 'getConnection/returnConnection', acquire: 'acquire({ timeout })/returnConnection', lease: 'lease({ timeout })/release' }[api];
+    const label = {
+      get: 'getConnection/returnConnection',
+      acquire: 'acquire({ timeout })/returnConnection',
+      lease: 'lease({ timeout })/release',
+    }[api];
     push(`  ${label}:`);
     push(table(counters.entries(api), '    '));
   }
-  push(`  lowest-idle checks: ${n(tracker.lowestChecks)}; sockets kept: ${n(tracker.kept)} (${tracker.untracked} with no server record)`);
+  push(
+    `  lowest-idle checks: ${n(tracker.lowestChecks)}; sockets kept: ${n(tracker.kept)} (${tracker.untracked} with no server record)`,
+  );
   push('');
   push('faults injected:');
   const faultRows = [...Object.entries(faults).sort((a, b) => b[1] - a[1]), ...counters.entries('fault')];
   push(table(faultRows));
-  push(`  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.accepted, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`);
+  push(
+    `  connections accepted by the servers: ${n(servers.reduce((t, s) => t + s.accepted, 0))}; rover unreachable events: ${n(counters.get('rover', 'unreachable'))}`,
+  );
   push('  exposure (how often the faults looked for were set up):');
   push(table(counters.entries('exposure'), '    '));
   push('');
@@ -186,12 +240,22 @@ function summary({ opts, seed, elapsedMs, counters, faults, violations, tracker,
   const s = sampler;
   const fds = (x) => (x === null ? 'n/a' : String(x));
   const mid = s.mid === null ? '' : `, half way ${mb(s.mid.heapUsed)}`;
-  push(`heap used: start ${mb(s.start.heapUsed)}${mid}, peak ${mb(s.peak.heapUsed)}, end ${mb(s.end.heapUsed)}${global.gc ? ' (all but the peak after a gc)' : ''}`);
+  push(
+    `heap used: start ${mb(s.start.heapUsed)}${mid}, peak ${mb(s.peak.heapUsed)}, end ${mb(s.end.heapUsed)}${global.gc ? ' (all but the peak after a gc)' : ''}`,
+  );
   push(`rss:       start ${mb(s.start.rss)}, peak ${mb(s.peak.rss)}, end ${mb(s.end.rss)}`);
-  push(`open fds:  start ${fds(s.start.fds)}, peak ${fds(s.peak.fds)}, end ${fds(s.end.fds)} (libuv keeps one /dev/null open once a server listened)`);
-  push(`event loop delay: p50 ${(s.loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(s.loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(s.loop.max / 1e6).toFixed(1)} ms`);
+  push(
+    `open fds:  start ${fds(s.start.fds)}, peak ${fds(s.peak.fds)}, end ${fds(s.end.fds)} (libuv keeps one /dev/null open once a server listened)`,
+  );
+  push(
+    `event loop delay: p50 ${(s.loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(s.loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(s.loop.max / 1e6).toFixed(1)} ms`,
+  );
   push('');
-  push(violations.total === 0 ? 'PASS: no violation' : `FAIL: ${violations.total} violations (replay the chaos schedule with --seed ${seed})`);
+  push(
+    violations.total === 0
+      ? 'PASS: no violation'
+      : `FAIL: ${violations.total} violations (replay the chaos schedule with --seed ${seed})`,
+  );
   return lines.join('\n');
 }
 
