@@ -136,6 +136,18 @@ class Tracker {
     this.floodDropped.add(socket);
     if (msg.leased !== false) this.v.add('flooded-leased', `a socket dropped as flooded with leased: ${msg.leased}`);
     const rec = isRealSocket(socket) ? socket[kRecord] : undefined;
+    // Dropped means destroyed, its slot freed on both sides: the server sees
+    // the connection close soon after.
+    setTimeout(() => {
+      if (isRealSocket(socket) && socket.destroyed !== true) {
+        this.v.add('flooded-not-destroyed', `slot ${msg.slot}: dropped as flooded, not destroyed 1 s later`);
+      } else if (rec !== undefined && rec.socket !== null && rec.serverClosedAt === undefined) {
+        this.v.add(
+          'flooded-slot-kept',
+          `conn ${rec.id} on ${rec.server.name}: dropped as flooded 1 s ago, still open on the server`,
+        );
+      }
+    }, 1000).unref();
     if (rec === undefined || sc === undefined) return;
     if (rec.flood !== null) {
       this.droppedFloodedFlood++;
