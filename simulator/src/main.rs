@@ -34,6 +34,7 @@ fn main() {
         "tune" => vt::tune(&vt::parse(args)),
         "scale" => vt::scale(&vt::parse(args)),
         "scale-one" => vt::scale_one(&vt::parse(args)),
+        "adaptive" => vt::adaptive(&vt::parse(args)),
         "all" => all(args),
         "help" | "-h" | "--help" => print!("{HELP}"),
         _ => report::sockets::die(&format!("unknown command {cmd:?}\n\n{HELP}")),
@@ -48,6 +49,8 @@ const HELP: &str = "callosum-fleet-sim: the Callosum fleet simulator
   load          virtual time: four balancers, 10% to 95% load, two fleets
   tune          virtual time: Callosum variants at 80% and 95% load
   scale         virtual time: one run per size, each in its own process
+  adaptive      virtual time: every balancer on issue 20's six scenarios, 10% to 95% load,
+                seeds at 80% and 95%
   help          this
 
   `COMMAND --help` lists a command's options.

@@ -17,14 +17,26 @@ pub enum Balancer {
     P2c,
     /// The client's pool lends its idle connection with the lowest slot.
     Callosum,
+    /// P2C as a real client runs it: two servers drawn at random, the one
+    /// with fewer of *this client's* requests outstanding (each client knows
+    /// only its own; envoy's least_request, envoy #35935).
+    P2cLocal,
+    /// P2C on Peak EWMA, the linkerd2-proxy / tower / Finagle rule, each
+    /// client seeing only its own requests: cost = estimate x (pending + 1);
+    /// a response time above the estimate replaces it, otherwise the
+    /// estimate decays toward it (and toward 0 when only looked at) with the
+    /// time constant `ewma_decay`; a server starts from `ewma_default`.
+    PeakEwma,
 }
 
 impl Balancer {
-    pub const ALL: [Balancer; 4] = [
+    pub const ALL: [Balancer; 6] = [
         Balancer::Random,
         Balancer::RoundRobin,
         Balancer::P2c,
         Balancer::Callosum,
+        Balancer::P2cLocal,
+        Balancer::PeakEwma,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,7 +45,14 @@ impl Balancer {
             Balancer::RoundRobin => "round-robin",
             Balancer::P2c => "P2C least-outstanding",
             Balancer::Callosum => "Callosum",
+            Balancer::P2cLocal => "client-side P2C least-outstanding",
+            Balancer::PeakEwma => "client-side P2C Peak EWMA",
         }
+    }
+
+    /// Whether a client keeps per-server state of its own requests.
+    pub fn client_side(self) -> bool {
+        matches!(self, Balancer::P2cLocal | Balancer::PeakEwma)
     }
 }
 
@@ -42,6 +61,19 @@ impl Balancer {
 pub enum Dist {
     Exponential,
     Fixed,
+    /// Heavy-tailed: 90% of requests take half the mean service time, 10%
+    /// ten times it (5 ms and 100 ms at a `service` of 10 ms; mean 1.45x).
+    HeavyTail,
+}
+
+impl Dist {
+    /// The mean work (1 for exponential and fixed).
+    pub fn mean(self) -> f64 {
+        match self {
+            Dist::Exponential | Dist::Fixed => 1.0,
+            Dist::HeavyTail => 0.9 * 0.5 + 0.1 * 10.0,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +102,11 @@ pub struct VtConfig {
     /// Lend uniformly among idle connections with the same lowest slot
     /// (instead of the pool's own order among them, the lowest handle).
     pub fair_ties: bool,
+    /// Peak EWMA's time constant (linkerd2-proxy's default: 10 s).
+    pub ewma_decay: Duration,
+    /// Peak EWMA's estimate for a server with no response yet
+    /// (linkerd2-proxy's default: 30 ms).
+    pub ewma_default: Duration,
     pub seed: u64,
 }
 
@@ -97,6 +134,8 @@ impl VtConfig {
             slot_policy: SlotPolicy::Lowest,
             probes: 1,
             fair_ties: false,
+            ewma_decay: Duration::from_secs(10),
+            ewma_default: Duration::from_millis(30),
             seed,
         }
     }
@@ -104,7 +143,7 @@ impl VtConfig {
     /// Requests per second the servers `0..servers` can serve (workers busy
     /// all the time); unlimited workers count as one.
     pub fn capacity(&self, servers: usize) -> f64 {
-        let per = self.workers.max(1) as f64 / self.service.as_secs_f64();
+        let per = self.workers.max(1) as f64 / self.service.as_secs_f64() / self.dist.mean();
         (0..servers).map(|s| per * self.speed(s)).sum()
     }
 

@@ -53,6 +53,11 @@ impl Sim {
         self.servers.iter().map(|s| s.answered).collect()
     }
 
+    /// Requests sent to each server so far.
+    pub fn sent(&self) -> Vec<u64> {
+        self.servers.iter().map(|s| s.sent).collect()
+    }
+
     pub fn busy_ns(&self) -> Vec<u64> {
         self.servers.iter().map(|s| s.busy_ns).collect()
     }

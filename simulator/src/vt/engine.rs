@@ -1,6 +1,7 @@
 //! The event engine: the servers' queues and workers, requests from their
 //! arrival to their answer, and the loop that runs events in time order.
 
+use super::balancers::Peer;
 use super::VTime;
 use super::{nanos, Balancer, Dist, LogHist, VtConfig};
 use crate::client::{LATENCY_BUCKET, LATENCY_BUCKETS};
@@ -25,6 +26,10 @@ pub(super) struct Server {
     pub(super) answered: u64,
     /// Service time given, summed (utilisation = busy_ns / workers / time).
     pub(super) busy_ns: u64,
+    /// Requests sent to it (the balancer's choice, whether answered yet).
+    pub(super) sent: u64,
+    /// When it joined the fleet.
+    pub(super) joined: u64,
 }
 
 /// A pooled connection: its server and the slot the server allocated
@@ -45,6 +50,9 @@ pub(super) struct Client {
     pub(super) rng: Rng,
     /// Round-robin position.
     pub(super) next: u32,
+    /// Client-side balancers: what this client knows of each server, from
+    /// its own requests alone (indexed by server; grown on first use).
+    pub(super) peers: Vec<Peer>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,6 +62,8 @@ pub(super) struct Req {
     pub(super) handle: Handle,
     pub(super) server: u32,
     pub(super) work: f32,
+    /// Service time, set when service starts.
+    pub(super) service: u64,
 }
 
 /// Counters of the whole run.
@@ -134,6 +144,7 @@ impl Sim {
                 ),
                 rng,
                 next,
+                peers: Vec::new(),
             });
             starts.push((first, c as u32));
         }
@@ -159,9 +170,22 @@ impl Sim {
                 pooled: 0,
                 answered: 0,
                 busy_ns: 0,
+                sent: 0,
+                joined: self.now,
             });
         }
         from..self.servers.len()
+    }
+
+    /// Sets a server's speed from now on (requests in service keep the
+    /// time they were given).
+    pub fn set_speed(&mut self, server: usize, speed: f64) {
+        self.servers[server].speed = speed;
+    }
+
+    /// Adds `n` servers now (speeds as the configuration gives).
+    pub fn add_servers_now(&mut self, n: usize) -> Range<usize> {
+        self.add(n)
     }
 
     pub fn now(&self) -> Duration {
@@ -213,6 +237,13 @@ impl Sim {
         let work = match self.cfg.dist {
             Dist::Exponential => self.arrivals.exp(1.0) as f32,
             Dist::Fixed => 1.0,
+            Dist::HeavyTail => {
+                if self.arrivals.unit() < 0.9 {
+                    0.5
+                } else {
+                    10.0
+                }
+            }
         };
         self.next_arrival = self.arrival_gap();
         let now = self.now;
@@ -232,6 +263,7 @@ impl Sim {
                     handle: 0,
                     server: s as u32,
                     work,
+                    service: 0,
                 });
             }
         }
@@ -245,6 +277,7 @@ impl Sim {
             handle: h,
             server,
             work,
+            service: 0,
         });
     }
 
@@ -261,6 +294,7 @@ impl Sim {
         };
         let workers = self.cfg.workers;
         let s = &mut self.servers[req.server as usize];
+        s.sent += 1;
         if workers == 0 || s.busy < workers {
             s.busy += 1;
             self.start_service(r);
@@ -276,7 +310,9 @@ impl Sim {
     }
 
     fn start_service(&mut self, r: u32) {
-        let t = self.now + self.service_ns(r);
+        let service = self.service_ns(r);
+        self.reqs[r as usize].service = service;
+        let t = self.now + service;
         self.done.push(Reverse((t, r)));
     }
 
@@ -288,7 +324,7 @@ impl Sim {
             self.free_reqs.push(r);
             return;
         }
-        let service = self.service_ns(r);
+        let service = q.service;
         self.free_reqs.push(r);
         let s = &mut self.servers[si];
         s.answered += 1;
@@ -302,6 +338,9 @@ impl Sim {
         let b = (lat / nanos(LATENCY_BUCKET)) as usize;
         self.latency[b.min(LATENCY_BUCKETS - 1)] += 1;
         self.log_latency.record(lat);
+        if self.cfg.balancer.client_side() {
+            self.answered_to_client(q.client as usize, si, lat);
+        }
         if self.cfg.balancer == Balancer::Callosum {
             let c = q.client as usize;
             match self.clients[c].pool.release(q.handle) {

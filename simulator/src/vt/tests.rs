@@ -134,3 +134,65 @@ fn weighted_slots_give_slow_servers_fewer_connections() {
     let (s, f) = counts[1];
     assert!(s * 2 >= f - 20 && s * 2 <= f + 20, "{counts:?}");
 }
+
+#[test]
+fn client_side_balancers_count_their_own_requests_in_flight() {
+    for b in [Balancer::P2cLocal, Balancer::PeakEwma] {
+        let mut sim = Sim::new(small(b), 10, 40);
+        sim.run_until(Duration::from_secs(3));
+        sim.check();
+        // What the clients think is pending is what the servers hold.
+        let pending: u64 = sim
+            .clients
+            .iter()
+            .flat_map(|c| c.peers.iter())
+            .map(|p| p.pending as u64)
+            .sum();
+        let held: u64 = sim
+            .servers
+            .iter()
+            .map(|s| (s.busy as usize + s.queue.len()) as u64)
+            .sum();
+        assert_eq!(pending, held, "{b:?}");
+        assert!(held > 0, "{b:?}: some requests in flight");
+        let sent: u64 = sim.sent().iter().sum();
+        assert_eq!(sent, sim.counters.ok + held, "{b:?}");
+    }
+}
+
+#[test]
+fn peak_ewma_sends_less_to_slow_servers_than_random_does() {
+    let slow_share = |b: Balancer| {
+        let mut c = small(b);
+        c.slow_every = 2;
+        c.slow_speed = 0.25;
+        c.request_rate = 0.5 * c.capacity(10);
+        let mut sim = Sim::new(c, 10, 40);
+        sim.run_until(Duration::from_secs(20));
+        let sent = sim.sent();
+        let slow: u64 = sent.iter().step_by(2).sum();
+        slow as f64 / sent.iter().sum::<u64>() as f64
+    };
+    let random = slow_share(Balancer::Random);
+    let ewma = slow_share(Balancer::PeakEwma);
+    let local = slow_share(Balancer::P2cLocal);
+    // Random sends half; both client-side P2Cs see their slow answers.
+    assert!((random - 0.5).abs() < 0.02, "{random}");
+    assert!(ewma < 0.4, "peak ewma {ewma}");
+    assert!(local < 0.45, "least-outstanding {local}");
+}
+
+#[test]
+fn heavy_tail_capacity_counts_its_mean_work() {
+    let mut c = small(Balancer::Random);
+    c.dist = Dist::HeavyTail;
+    // 10 servers x 2 workers / (10 ms x 1.45).
+    assert!((c.capacity(10) - 2000.0 / 1.45).abs() < 1e-6);
+    c.request_rate = 0.5 * c.capacity(10);
+    let mut sim = Sim::new(c, 10, 40);
+    sim.run_until(Duration::from_secs(20));
+    // Utilisation near the load asked for: works average 1.45.
+    let busy: u64 = sim.busy_ns().iter().sum();
+    let util = busy as f64 / 1e9 / 20.0 / 20.0;
+    assert!((util - 0.5).abs() < 0.05, "{util}");
+}

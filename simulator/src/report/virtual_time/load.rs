@@ -99,7 +99,7 @@ const COLORS: [&str; 6] = [
 ];
 
 /// The header of a table with a row per load and a column per balancer.
-fn load_table_header<T: std::fmt::Display>(columns: impl ExactSizeIterator<Item = T>) {
+pub(super) fn load_table_header<T: std::fmt::Display>(columns: impl ExactSizeIterator<Item = T>) {
     let n = columns.len();
     print!("| load |");
     for b in columns {

@@ -1,14 +1,19 @@
 //! The virtual-time reports: calibration against the socket mode, the load
 //! sweep (four balancers, 10% to 95% of capacity, two fleets), what was tried
-//! to make Callosum do better, and the scale runs.
+//! to make Callosum do better, the scale runs, and issue 20's scenarios.
 //!
 //! One file per report: [`calibrate`], [`load`] (the load sweep), [`tune`]
-//! (the Callosum variants), [`scale`]; this one holds their options.
+//! (the Callosum variants), [`scale`], [`adaptive`] (every balancer on issue
+//! 20's scenarios, defined in [`scenarios`]); this one holds their options.
 
+mod adaptive;
 mod calibrate;
 mod load;
 mod scale;
+mod scenarios;
 mod tune;
+
+pub use adaptive::adaptive;
 
 pub use calibrate::calibrate;
 pub use load::load;
@@ -39,9 +44,15 @@ pub struct Opts {
     pub load: f64,
     /// `--loads` was given (tune's own default is 80 and 95).
     pub loads_given: bool,
+    /// adaptive: seeds at 80% and 95% (`seed`, `seed + 1`, ...).
+    pub seeds: u64,
+    /// adaptive: runs at once.
+    pub threads: usize,
+    /// adaptive: only these scenarios (by short name); empty: all.
+    pub scenarios: Vec<String>,
 }
 
-const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-one
+const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-one, adaptive
 
   --servers N       servers (100)
   --clients M       clients (2000)
@@ -58,6 +69,9 @@ const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-o
   --seed X          seed (1)
   --svg-dir DIR     where the charts go (docs/fleet; 'none' for none)
   --no-sockets      calibrate: the virtual-time side only
+  --seeds K         adaptive: seeds at 80% and 95% (3)
+  --threads T       adaptive: runs at once (2)
+  --scenarios LIST  adaptive: only these (homogeneous,half,quarter,slowdown,join,heavy-tail)
 ";
 
 pub fn parse(args: impl Iterator<Item = String>) -> Opts {
@@ -82,6 +96,9 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
         ],
         load: 80.0,
         loads_given: false,
+        seeds: 3,
+        threads: 2,
+        scenarios: Vec::new(),
     };
     let mut it = args;
     fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
@@ -102,6 +119,12 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
             "--load" => o.load = val(&f, it.next()),
             "--seed" => o.seed = val(&f, it.next()),
             "--no-sockets" => o.no_sockets = true,
+            "--seeds" => o.seeds = val(&f, it.next()),
+            "--threads" => o.threads = val(&f, it.next()),
+            "--scenarios" => {
+                let v: String = val(&f, it.next());
+                o.scenarios = v.split(',').map(String::from).collect();
+            }
             "--loads" => {
                 let v: String = val(&f, it.next());
                 o.loads = v.split(',').map(|x| val(&f, Some(x.into()))).collect();
