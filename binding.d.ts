@@ -13,9 +13,19 @@ export declare class NativePool {
   /**
    * A pool keeping at most `maxSlots` connections: a positive safe
    * integer (TypeError `ERR_INVALID_ARG_TYPE` if not a number, RangeError
-   * `ERR_OUT_OF_RANGE` if out of range).
+   * `ERR_OUT_OF_RANGE` if out of range). `adaptive` (a boolean, default
+   * false) turns on the adaptive mode: offers carry `io[IO_SERVER]` and
+   * the return queue may carry lease samples (`shared.rs`).
    */
-  constructor(maxSlots: number)
+  constructor(maxSlots: number, adaptive?: boolean)
+  /** Whether the pool is adaptive. */
+  get adaptive(): boolean
+  /**
+   * Adaptive pools: per server remembered, the connections held, leases,
+   * estimate and weight, by server index; empty otherwise. Rare path
+   * (applies the queued returns first, as every call does).
+   */
+  servers(): Array<NativeServer>
   /** The id that names this pool in the control word of the entry points. */
   get id(): number
   /**
@@ -48,6 +58,23 @@ export declare function layout(): Record<string, number>
  * `shared::probe_tag`) at every named index of `io` and `meta`.
  */
 export declare function layoutProbe(): ArrayBuffer
+
+/** One server of an adaptive pool, for `client.servers()`. */
+export interface NativeServer {
+  /** The caller's index for it (the `io[IO_SERVER]` of its offers). */
+  server: number
+  /** Connections kept (idle or lent) from it. */
+  held: number
+  /** Leases of its connections while the pool remembered it. */
+  leases: number
+  /**
+   * How long its connections stay lent, as estimated, in milliseconds;
+   * absent before the first sample.
+   */
+  estimateMs?: number
+  /** The weight its slots are scaled by (1: as the reference server). */
+  weight: number
+}
 
 /**
  * A snapshot of a pool's state, for `client.stats()`. The pool's cumulative

@@ -7,9 +7,10 @@
 //! reaches it.
 
 use crate::shared::*;
-use callosum_pool::{Handle, Offer, Pool};
+use callosum_pool::{AdaptiveConfig, Handle, Offer, Pool};
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 /// Why a call did not run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,16 +35,33 @@ pub struct Core {
     /// Read only on the error path.
     panic: RefCell<Option<String>>,
     poisoned: Cell<bool>,
+    /// Adaptive mode: the queue may carry samples, offers carry a server.
+    adaptive: bool,
+    /// The clock of the samples: microseconds since this instant.
+    origin: Instant,
 }
 
 impl Core {
-    pub fn new(max_slots: usize) -> Self {
+    /// A pool of `max_slots`; adaptive (with the core's default
+    /// configuration) if `adaptive`.
+    pub fn new(max_slots: usize, adaptive: bool) -> Self {
+        let pool = if adaptive {
+            Pool::new_adaptive(max_slots, AdaptiveConfig::default())
+        } else {
+            Pool::new(max_slots)
+        };
         Self {
-            pool: RefCell::new(Pool::new(max_slots)),
+            pool: RefCell::new(pool),
             shared: UnsafeCell::new(Shared::new()),
             panic: RefCell::new(None),
             poisoned: Cell::new(false),
+            adaptive,
+            origin: Instant::now(),
         }
+    }
+
+    pub fn is_adaptive(&self) -> bool {
+        self.adaptive
     }
 
     pub fn shared_ptr(&self) -> *mut Shared {
@@ -84,6 +102,7 @@ impl Core {
         f: impl FnOnce(&mut Pool, &mut [f64; IO_LEN]) -> R,
     ) -> Result<R, Refused> {
         self.with_queue(|pool, queued, io| {
+            let queued = self.samples(pool, queued);
             for &h in queued {
                 // JavaScript queues only handles it lent out and that were
                 // neither displaced nor closed since; anything else is refused
@@ -104,7 +123,7 @@ impl Core {
     /// is why `AssertUnwindSafe` holds.
     fn with_queue<R>(
         &self,
-        f: impl FnOnce(&mut Pool, &[Handle], &mut [f64; IO_LEN]) -> R,
+        f: impl FnOnce(&mut Pool, &mut [Handle], &mut [f64; IO_LEN]) -> R,
     ) -> Result<R, Refused> {
         let Ok(mut pool) = self.pool.try_borrow_mut() else {
             return Err(self.refusal());
@@ -115,7 +134,11 @@ impl Core {
         let Shared { io, meta } = unsafe { self.shared() };
         let queued = (meta[META_QUEUE_LEN] as usize).min(QUEUE_CAP);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            f(&mut pool, &meta[META_QUEUE..META_QUEUE + queued], &mut *io)
+            f(
+                &mut pool,
+                &mut meta[META_QUEUE..META_QUEUE + queued],
+                &mut *io,
+            )
         }));
         meta[META_QUEUE_LEN] = 0;
         match outcome {
@@ -139,6 +162,39 @@ impl Core {
     }
 
     /// Why the pool could not be borrowed (the error path only).
+    /// Adaptive pools: records the lease samples in the queued words and
+    /// compacts the queue, in place, to the plain handles to take back (the
+    /// encoding is described in `shared.rs`). Other pools: the queue as is.
+    #[inline]
+    fn samples<'q>(&self, pool: &mut Pool, queue: &'q mut [Handle]) -> &'q [Handle] {
+        if !self.adaptive {
+            return queue;
+        }
+        let mut now = None;
+        let (mut read, mut write) = (0, 0);
+        while read < queue.len() {
+            let word = queue[read];
+            read += 1;
+            // A plain handle is below 2^31; a tag is !handle (negative as
+            // an Int32).
+            let handle = if word < 0x8000_0000 {
+                word
+            } else {
+                let handle = !word;
+                if let Some(&duration) = queue.get(read) {
+                    read += 1;
+                    let duration = u64::try_from(duration as i32).unwrap_or(0);
+                    let now = *now.get_or_insert_with(|| self.origin.elapsed().as_micros() as u64);
+                    pool.record_sample(handle, duration, now);
+                }
+                handle
+            };
+            queue[write] = handle;
+            write += 1;
+        }
+        &queue[..write]
+    }
+
     fn refusal(&self) -> Refused {
         if !self.poisoned.get() {
             return Refused::Reentrant;
@@ -155,7 +211,10 @@ impl Core {
     /// `lease`: applies the queued returns and lends the lowest idle handle
     /// (or none: -1).
     pub fn lease(&self) -> Result<(), Refused> {
-        let lent = self.with_queue(|pool, queued, _| pool.release_all_then_lease(queued))?;
+        let lent = self.with_queue(|pool, queued, _| {
+            let queued = self.samples(pool, queued);
+            pool.release_all_then_lease(queued)
+        })?;
         self.set_result(lent.unwrap_or(u32::MAX));
         Ok(())
     }
@@ -186,14 +245,25 @@ impl Core {
         })
     }
 
-    /// `offer`: reads `io[IO_SLOT]` and `io[IO_LEASE]`, writes the decision.
+    /// `offer`: reads `io[IO_SLOT]` and `io[IO_LEASE]` (and, adaptive,
+    /// `io[IO_SERVER]`), writes the decision.
     pub fn offer(&self) -> Result<(), Refused> {
         let code = self.with_pool(|pool, io| {
             let slot = io[IO_SLOT];
             if !(slot >= 0.0 && slot.fract() == 0.0 && slot <= callosum_pool::MAX_SLOT as f64) {
                 return OFFER_BAD_SLOT;
             }
-            match pool.offer(slot as u64, io[IO_LEASE] != 0.0) {
+            let lease = io[IO_LEASE] != 0.0;
+            let offered = if self.adaptive {
+                let server = io[IO_SERVER];
+                if !(server >= 0.0 && server.fract() == 0.0 && server <= f64::from(u32::MAX)) {
+                    return OFFER_BAD_SERVER;
+                }
+                pool.offer_on(server as u32, slot as u64, lease)
+            } else {
+                pool.offer(slot as u64, lease)
+            };
+            match offered {
                 Ok(Offer::Kept { handle, displaced }) => {
                     io[IO_HANDLE] = f64::from(handle);
                     match displaced {

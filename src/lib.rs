@@ -39,6 +39,22 @@ pub struct NativeStats {
     pub closed: bool,
 }
 
+/// One server of an adaptive pool, for `client.servers()`.
+#[napi(object)]
+pub struct NativeServer {
+    /// The caller's index for it (the `io[IO_SERVER]` of its offers).
+    pub server: u32,
+    /// Connections kept (idle or lent) from it.
+    pub held: u32,
+    /// Leases of its connections while the pool remembered it.
+    pub leases: f64,
+    /// How long its connections stay lent, as estimated, in milliseconds;
+    /// absent before the first sample.
+    pub estimate_ms: Option<f64>,
+    /// The weight its slots are scaled by (1: as the reference server).
+    pub weight: f64,
+}
+
 #[napi]
 pub struct NativePool {
     core: Rc<Core>,
@@ -86,9 +102,31 @@ pub fn layout_probe(env: &Env) -> Result<ArrayBuffer<'_>> {
 impl NativePool {
     /// A pool keeping at most `maxSlots` connections: a positive safe
     /// integer (TypeError `ERR_INVALID_ARG_TYPE` if not a number, RangeError
-    /// `ERR_OUT_OF_RANGE` if out of range).
-    #[napi(constructor, ts_args_type = "maxSlots: number")]
-    pub fn new(env: Env, max_slots: Either<f64, Unknown<'_>>) -> Result<Self> {
+    /// `ERR_OUT_OF_RANGE` if out of range). `adaptive` (a boolean, default
+    /// false) turns on the adaptive mode: offers carry `io[IO_SERVER]` and
+    /// the return queue may carry lease samples (`shared.rs`).
+    #[napi(constructor, ts_args_type = "maxSlots: number, adaptive?: boolean")]
+    pub fn new(
+        env: Env,
+        max_slots: Either<f64, Unknown<'_>>,
+        adaptive: Option<Either<bool, Unknown<'_>>>,
+    ) -> Result<Self> {
+        let adaptive = match adaptive {
+            None => false,
+            Some(Either::A(on)) => on,
+            Some(Either::B(other)) => match other.get_type() {
+                Ok(ValueType::Undefined) => false,
+                kind => {
+                    let kind = kind.map_or("unknown".to_owned(), |t| t.to_string());
+                    return Err(errors::throw(
+                        &env,
+                        Class::TypeError,
+                        errors::INVALID_ARG_TYPE,
+                        &format!("adaptive must be a boolean, received a value of type {kind}"),
+                    ));
+                }
+            },
+        };
         let max_slots = match max_slots {
             Either::A(n) => n,
             Either::B(other) => {
@@ -114,9 +152,34 @@ impl NativePool {
                 &format!("maxSlots must be a positive safe integer, received {max_slots}"),
             ));
         }
-        let core = Rc::new(Core::new(max_slots as usize));
+        let core = Rc::new(Core::new(max_slots as usize, adaptive));
         let id = fast::register(Rc::clone(&core));
         Ok(Self { core, id })
+    }
+
+    /// Whether the pool is adaptive.
+    #[napi(getter)]
+    pub fn adaptive(&self) -> bool {
+        self.core.is_adaptive()
+    }
+
+    /// Adaptive pools: per server remembered, the connections held, leases,
+    /// estimate and weight, by server index; empty otherwise. Rare path
+    /// (applies the queued returns first, as every call does).
+    #[napi]
+    pub fn servers(&self, env: Env) -> Result<Vec<NativeServer>> {
+        self.call(&env, |pool| {
+            pool.servers()
+                .into_iter()
+                .map(|s| NativeServer {
+                    server: s.server,
+                    held: s.held,
+                    leases: s.leases as f64,
+                    estimate_ms: s.estimate_us.map(|us| us / 1000.0),
+                    weight: s.weight,
+                })
+                .collect()
+        })
     }
 
     /// The id that names this pool in the control word of the entry points.

@@ -10,6 +10,31 @@
 //! exported by name through `layout()`: `lib/native.js` reads them from there
 //! and hard-codes none (`__test__/native-layout.test.js` checks both sides
 //! agree, operation by operation).
+//!
+//! ## The return queue, and lease samples (adaptive pools)
+//!
+//! `meta[META_QUEUE..META_QUEUE + meta[META_QUEUE_LEN]]` holds the handles
+//! JavaScript returned since the last crossing, one word each, applied in
+//! order by the next crossing. An *adaptive* pool (`new NativePool(maxSlots,
+//! true)`) also takes *sampled* returns: JavaScript times some leases (about
+//! 1 in 8 or 16: a clock read costs ~40 ns there) and queues such a return
+//! as two words:
+//!
+//! ```text
+//!   -(handle + 1)     (as Int32: i.e. !handle, always negative)
+//!   duration_us       (Int32, the lease's length in microseconds, clamped
+//!                      by JavaScript to 0..=SAMPLE_MAX_US)
+//! ```
+//!
+//! A plain handle is never negative, so Rust tells the two apart by the sign
+//! while it applies the batch: it records the sample (on its own clock, read
+//! once per batch that carries a sample), then takes the handle back as any
+//! other. So the crossing count does not change. JavaScript keeps one rule
+//! for both kinds of word: write only while `n + 2 <= QUEUE_CAP`, i.e. flush
+//! as soon as fewer than `QUEUE_SAMPLE_WORDS` words are left. A tag in the
+//! last word with no duration after it is taken back without a sample; a
+//! negative duration counts as 0. A pool that is not adaptive reads every
+//! word as a handle: JavaScript must queue samples only to an adaptive pool.
 
 use std::mem::{offset_of, size_of};
 
@@ -42,6 +67,10 @@ macro_rules! exported {
 exported! {
     /// Returned handles JavaScript may queue before it must flush.
     Value QUEUE_CAP: usize = 1024;
+    /// Words a sampled return takes in the queue (see the module's doc).
+    Value QUEUE_SAMPLE_WORDS: usize = 2;
+    /// The largest duration a sample carries, in microseconds (i32::MAX).
+    Value SAMPLE_MAX_US: u32 = i32::MAX as u32;
 
     // `io`, a `Float64Array` at the start of the block: operands and results.
     /// offer: the slot offered.
@@ -58,8 +87,14 @@ exported! {
     Io IO_VICTIM_LEASED: usize = 5;
     /// Written by Rust after every call: the lowest slot a full pool refuses
     /// (its highest kept slot), or +Infinity while it has room. JavaScript
-    /// refuses such offers without a crossing.
+    /// refuses such offers without a crossing. Adaptive: the lowest slot
+    /// refused whatever the server (Rust may still refuse lower ones, as
+    /// `OFFER_FULL`).
     Io IO_REFUSE_FROM: usize = 6;
+    /// offer, adaptive pools only: the server the connection is to (the
+    /// caller's small integer for a rover server id or an address:port),
+    /// an integer in 0..=2^32-1. Not read when the pool is not adaptive.
+    Io IO_SERVER: usize = 7;
     Value IO_LEN: usize = 8;
 
     // `meta`, an `Int32Array` after `io`: counters, then the return queue.
@@ -85,6 +120,8 @@ exported! {
     Value OFFER_CLOSED: u32 = 2;
     /// `io[IO_SLOT]` is not a non-negative safe integer.
     Value OFFER_BAD_SLOT: u32 = 3;
+    /// Adaptive pools: `io[IO_SERVER]` is not an integer in 0..=2^32-1.
+    Value OFFER_BAD_SERVER: u32 = 4;
 
     /// `control[CONTROL_POOL]`: the id of the pool the next call is for.
     Control CONTROL_POOL: usize = 0;
