@@ -34,8 +34,8 @@ fn pool(adaptive: bool) -> Pool {
 /// three times slower than the others (its server is `h % 10` by the offer
 /// order above, while handles are not reused).
 fn sample(p: &mut Pool, i: u64, h: Handle, adaptive: bool) {
-    if adaptive && i % 8 == 0 {
-        let us = if h % 10 == 0 { 3_000 } else { 1_000 } + (i % 7) * 50;
+    if adaptive && i.is_multiple_of(8) {
+        let us = if h.is_multiple_of(10) { 3_000 } else { 1_000 } + (i % 7) * 50;
         p.record_sample(h, us, i * 10);
     }
 }
