@@ -9,6 +9,11 @@ declare namespace CallosumClient {
     MAX_SLOTS?: number;
     /** Most callers of `acquire()` waiting at once; past it they are rejected with ERR_CALLOSUM_QUEUE_FULL. Default Infinity. */
     maxWaiting?: number;
+    /**
+     * Most unread bytes the pool holds for one idle socket (bytes a server sent after the slot line or after the
+     * last reply, given back to the next user in order). Past it the socket is dropped as 'flooded'. Default 65536.
+     */
+    maxHeldBytes?: number;
   }
 
   export interface AcquireOptions {
@@ -30,6 +35,9 @@ declare namespace CallosumClient {
     highestSlot: number | null;
     /** Callers of `acquire()` waiting. */
     waiting: number;
+    /** Unread bytes held now for idle sockets, all together (at most slotCount x maxHeldBytes). */
+    heldBytes: number;
+    maxHeldBytes: number;
     closed: boolean;
   }
 
@@ -78,6 +86,8 @@ declare namespace CallosumClient {
     offersRefused: number;
     /** Kept sockets found dead while idle. */
     droppedIdle: number;
+    /** The part of droppedIdle dropped for more than maxHeldBytes unread (a peer flooding an idle connection). */
+    droppedFlooded: number;
     /** Kept sockets that died while lent out. */
     droppedLeased: number;
     acquiresImmediate: number;
@@ -97,11 +107,11 @@ declare namespace CallosumClient {
     'callosum:pool:kept': { client: CallosumClient; slot: number; socket: Socket; displacedSlot: number | null };
     'callosum:pool:refused': {
       client: CallosumClient; slot: unknown; socket: Socket;
-      reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed'; highestSlot: number | null;
+      reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed' | 'flooded'; highestSlot: number | null;
     };
     'callosum:pool:dropped': {
       client: CallosumClient; slot: number | undefined; socket: Socket;
-      reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable'; leased: boolean; error?: unknown;
+      reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable' | 'flooded'; leased: boolean; error?: unknown;
     };
     'callosum:pool:acquire-timeout': { client: CallosumClient; timeout: number; waiting: number };
     'callosum:pool:closed': { client: CallosumClient; leased: number };

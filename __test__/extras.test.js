@@ -37,7 +37,7 @@ test('E2: stats() reports idle, leased, displaced, slotCount, lowest and highest
   const c = client({ MAX_SLOTS: 3 });
   assert.deepEqual(c.stats(), {
     maxSlots: 3, slotCount: 0, idle: 0, leased: 0, displaced: 0,
-    lowestSlot: null, highestSlot: null, waiting: 0, closed: false,
+    lowestSlot: null, highestSlot: null, waiting: 0, heldBytes: 0, maxHeldBytes: 65536, closed: false,
   });
   c.newConnection(4, socket());
   c.newConnection(8, socket());
@@ -49,7 +49,7 @@ test('E2: stats() reports idle, leased, displaced, slotCount, lowest and highest
   c.returnConnection(c.getConnection()); // lends 2, returns it
   assert.deepEqual(c.stats(), {
     maxSlots: 3, slotCount: 3, idle: 1, leased: 2, displaced: 1,
-    lowestSlot: 2, highestSlot: 6, waiting: 0, closed: false,
+    lowestSlot: 2, highestSlot: 6, waiting: 0, heldBytes: 0, maxHeldBytes: 65536, closed: false,
   });
   assert.equal(c.slotCount, 3);
 });

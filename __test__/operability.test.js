@@ -54,6 +54,7 @@ test('counters: a scripted sequence, every counter checked', async () => {
     offersDisplacing: 1,
     offersRefused: 3,
     droppedIdle: 1,
+    droppedFlooded: 0,
     droppedLeased: 1,
     acquiresImmediate: 1,
     acquiresAfterWait: 1,

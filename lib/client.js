@@ -23,6 +23,10 @@ let debug = debuglog('callosum', (fn) => {
 const debugOn = debug.enabled;
 
 const DEFAULT_MAX_SLOTS = 100;
+// Bytes held for one idle socket before it is dropped as flooded: a banner is
+// tens of bytes, a late reply a few KiB; 64 KiB is that with a wide margin,
+// and one socket read (README, "Memory").
+const DEFAULT_MAX_HELD_BYTES = 64 * 1024;
 const { FREE, IDLE, LEASED, DISPLACED, control, CONTROL_POOL } = N;
 // Handed to a waiter of acquire(), whose code has not run yet: still lent,
 // but a return now is the previous holder's second return (see #handTo).
@@ -58,6 +62,18 @@ function checkMaxWaiting(value) {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw codedError('ERR_OUT_OF_RANGE',
       `options.maxWaiting must be a non-negative integer or Infinity, received ${describe(value)}`);
+  }
+  return value;
+}
+
+function checkMaxHeldBytes(value) {
+  if (value === undefined) return DEFAULT_MAX_HELD_BYTES;
+  if (typeof value !== 'number') {
+    throw codedError('ERR_INVALID_ARG_TYPE', `options.maxHeldBytes must be a number, received ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw codedError('ERR_OUT_OF_RANGE',
+      `options.maxHeldBytes must be a non-negative safe integer, received ${describe(value)}`);
   }
   return value;
 }
@@ -130,9 +146,12 @@ class CallosumClient extends EventEmitter {
   #sockets = [];
   #state = [];
   // By handle: bytes taken out of an idle socket's buffer, given back to the
-  // first user it is lent to (see #hold); #heldCount of them are set.
+  // first user it is lent to (see #hold); #heldCount of them are set, holding
+  // #heldBytes in all, at most #maxHeldBytes each.
   #held = [];
   #heldCount = 0;
+  #heldBytes = 0;
+  #maxHeldBytes;
   #waiters = new WaitQueue();
   #maxWaiting;
   #closed = false;
@@ -156,9 +175,10 @@ class CallosumClient extends EventEmitter {
 
   constructor(options) {
     super();
-    options = readOptions('CallosumClient', options, ['MAX_SLOTS', 'maxWaiting']);
+    options = readOptions('CallosumClient', options, ['MAX_SLOTS', 'maxWaiting', 'maxHeldBytes']);
     const maxSlots = checkMaxSlots(options.MAX_SLOTS);
     this.#maxWaiting = checkMaxWaiting(options.maxWaiting);
+    this.#maxHeldBytes = checkMaxHeldBytes(options.maxHeldBytes);
     const native = N.createNative(maxSlots);
     this.#native = native.pool;
     this.#id = native.id;
@@ -238,8 +258,12 @@ class CallosumClient extends EventEmitter {
     }
     try {
       socket._leased = false;
-      // Unread bytes left on it would hide a FIN from the pool: hold them.
-      if (socket.readableLength > 0) this.#hold(h, socket);
+      // Unread bytes left on it would hide a FIN from the pool: hold them,
+      // or drop the socket if there are more than the pool holds.
+      if (socket.readableLength > 0 && !this.#hold(h, socket)) {
+        this.#dropFlooded(h, socket);
+        return;
+      }
     } catch (err) {
       this.#dropUnusable(h, socket, err);
       return;
@@ -295,6 +319,12 @@ class CallosumClient extends EventEmitter {
       this.#refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
       return;
     }
+    // More unread bytes than the pool would hold for it (bytes that came
+    // with or after the slot line): refused before it can displace anyone.
+    if (this.#unreadOf(socket) > this.#maxHeldBytes) {
+      this.#refuse(slot, socket, 'flooded', null);
+      return;
+    }
     // A full pool refuses its highest kept slot and above: Rust publishes
     // that slot after every call (Infinity while there is room), and the kept
     // set changes only in a call, so most refusals need no crossing.
@@ -343,6 +373,7 @@ class CallosumClient extends EventEmitter {
     if (handOff) {
       socket._leased = true;
       this.#handTo(this.#waiters.shift(), h, socket);
+      return;
     }
   }
 
@@ -426,7 +457,7 @@ class CallosumClient extends EventEmitter {
       try {
         if (socket.readableLength > 0) {
           if (isDead(socket)) this.#drop(h, socket, deathOf(socket), false);
-          else this.#hold(h, socket);
+          else if (!this.#hold(h, socket)) this.#dropFlooded(h, socket);
         }
       } catch (err) {
         this.#dropUnusable(h, socket, err);
@@ -540,6 +571,8 @@ class CallosumClient extends EventEmitter {
       lowestSlot: s?.lowest ?? null,
       highestSlot: s?.highest ?? null,
       waiting: this.#waiters.length,
+      heldBytes: this.#heldBytes,
+      maxHeldBytes: this.#maxHeldBytes,
       closed: this.#closed,
     };
   }
@@ -742,7 +775,19 @@ class CallosumClient extends EventEmitter {
     socket.on('end', watchdog);
     socket.on('error', watchdog);
     socket.on('close', watchdog);
+    // Bytes after the slot line (checked against the bound before the offer).
     if (state === IDLE && socket.readableLength > 0) this.#hold(h, socket);
+  }
+
+  // A socket's unread bytes, or 0 if they cannot be read (a throwing getter
+  // is met again, and handled, when the socket is adopted).
+  #unreadOf(socket) {
+    try {
+      const n = socket.readableLength;
+      return typeof n === 'number' ? n : 0;
+    } catch {
+      return 0;
+    }
   }
 
   // Takes the unread bytes out of an idle socket (the bytes after the slot
@@ -751,17 +796,24 @@ class CallosumClient extends EventEmitter {
   // wait in its buffer. The bytes go back to the front of the stream, with
   // unshift, before the socket is next lent. A socket with a 'data' listener
   // of its own is left alone (reading would feed that listener).
+  // Returns false, reading nothing, when the socket's bytes would take what
+  // the pool holds for it past maxHeldBytes: a peer that streams to an idle
+  // connection must not grow the pool's memory (the caller drops it).
   #hold(h, socket) {
-    if (socket.listenerCount('data') !== 0 || typeof socket.read !== 'function') return;
-    const chunk = socket.read();
-    if (chunk === null) return;
+    if (socket.listenerCount('data') !== 0 || typeof socket.read !== 'function') return true;
     const before = this.#held[h];
+    const had = before === undefined ? 0 : before.length;
+    if (had + socket.readableLength > this.#maxHeldBytes) return false;
+    const chunk = socket.read();
+    if (chunk === null) return true;
     if (before === undefined) {
       this.#held[h] = chunk;
       this.#heldCount++;
     } else {
       this.#held[h] = typeof chunk === 'string' ? before + chunk : Buffer.concat([before, chunk]);
     }
+    this.#heldBytes += chunk.length;
+    return true;
   }
 
   // Puts held bytes back in front of whatever arrived since.
@@ -769,7 +821,18 @@ class CallosumClient extends EventEmitter {
     const chunk = this.#held[h];
     this.#held[h] = undefined;
     this.#heldCount--;
+    this.#heldBytes -= chunk.length;
     socket.unshift(chunk);
+  }
+
+  // An idle (or just returned) socket with more unread bytes than the pool
+  // holds: dropped, its slot freed on both sides.
+  #dropFlooded(h, socket) {
+    this.#counters.droppedFlooded++;
+    if (debugOn) {
+      debug('slot %d flooded: more than %d bytes unread while idle', socket._slot, this.#maxHeldBytes);
+    }
+    this.#drop(h, socket, 'flooded', false);
   }
 
   #displace(victim, slot, wasLeased) {
@@ -917,9 +980,11 @@ class CallosumClient extends EventEmitter {
   #forget(h, socket) {
     this.#sockets[h] = undefined;
     this.#state[h] = FREE;
-    if (this.#held[h] !== undefined) {
+    const held = this.#held[h];
+    if (held !== undefined) {
       this.#held[h] = undefined;
       this.#heldCount--;
+      this.#heldBytes -= held.length;
     }
     try {
       socket[kHandle] = undefined;

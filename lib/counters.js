@@ -19,6 +19,8 @@ class Counters {
     this.offersRefused = 0;
     /** Kept sockets found dead while idle (ended, errored, closed, destroyed, unusable). */
     this.droppedIdle = 0;
+    /** The part of droppedIdle dropped for holding more than maxHeldBytes unread (a flooding peer). */
+    this.droppedFlooded = 0;
     /** Kept sockets that died while lent out. */
     this.droppedLeased = 0;
     /** acquire() served at once. */

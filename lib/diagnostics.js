@@ -12,9 +12,9 @@ const dc = require('node:diagnostics_channel');
 const channels = Object.freeze({
   /** { client, slot, socket, displacedSlot: number | null } */
   kept: dc.channel('callosum:pool:kept'),
-  /** { client, slot, socket, reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed', highestSlot: number | null } */
+  /** { client, slot, socket, reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed' | 'flooded', highestSlot: number | null } */
   refused: dc.channel('callosum:pool:refused'),
-  /** { client, slot, socket, reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable', leased: boolean, error?: Error } */
+  /** { client, slot, socket, reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable' | 'flooded', leased: boolean, error?: Error } */
   dropped: dc.channel('callosum:pool:dropped'),
   /** { client, timeout, waiting } */
   acquireTimeout: dc.channel('callosum:pool:acquire-timeout'),
