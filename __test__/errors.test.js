@@ -23,7 +23,7 @@ test("index.d.ts's ErrorCode lists exactly the registry's codes", () => {
 
 test("README's error table lists exactly the registry's codes", () => {
   const readme = read('README.md');
-  const start = readme.indexOf('\n### Errors');
+  const start = readme.indexOf('\n## Errors');
   const table = readme.slice(start, readme.indexOf('\n#', start + 5));
   const listed = [...table.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
   assert.equal(listed.length, new Set(listed).size, 'a code listed twice');
@@ -31,7 +31,9 @@ test("README's error table lists exactly the registry's codes", () => {
 });
 
 test('every code the JavaScript and the Rust sources use is registered', () => {
-  const files = ['lib', 'src'].flatMap((dir) => fs.readdirSync(path.join(root, dir)).map((f) => `${dir}/${f}`))
+  const files = ['lib', 'src'].flatMap((dir) => fs.readdirSync(path.join(root, dir), { recursive: true })
+    .map((f) => `${dir}/${f}`))
+    .filter((f) => /\.(js|rs)$/.test(f))
     .concat(['binding.js', 'index.js']);
   const used = [];
   for (const file of files) {
