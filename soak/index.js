@@ -142,6 +142,8 @@ async function main() {
   const sampler = new Sampler();
   const onDropped = (msg) => tracker.onDropped(msg);
   dc.subscribe('callosum:pool:dropped', onDropped);
+  const onRefused = (msg) => tracker.onRefused(msg);
+  dc.subscribe('callosum:pool:refused', onRefused);
   const load = { start: os.loadavg(), end: null };
 
   // Nothing uncaught: a throw from a pool method in an I/O callback, an
@@ -398,6 +400,7 @@ async function main() {
   }
 
   dc.unsubscribe('callosum:pool:dropped', onDropped);
+  dc.unsubscribe('callosum:pool:refused', onRefused);
   console.log(
     summary({
       opts,

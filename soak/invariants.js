@@ -103,6 +103,7 @@ class Tracker {
     // Flooding servers (issue 18).
     this.floodDropped = new WeakSet(); // sockets dropped with reason 'flooded'
     this.droppedFlooded = 0; // seen on the dropped channel
+    this.refusedFlooded = 0; // offers refused as flooded (refused channel)
     this.droppedFloodedFlood = 0; // of which on a flooded connection
     this.floodTimeToDrop = []; // ms from flood start to the pool's drop
     this.heldPeak = { bytes: 0, bound: 0, client: -1, ratio: 0 }; // one pool, highest heldBytes
@@ -124,6 +125,14 @@ class Tracker {
   }
 
   // -- flooding servers ----------------------------------------------------
+
+  // A message of the callosum:pool:refused channel: an offer with more
+  // unread bytes than the pool holds is refused as 'flooded' (destroyed).
+  onRefused(msg) {
+    if (msg === null || typeof msg !== 'object' || msg.reason !== 'flooded') return;
+    this.refusedFlooded++;
+    if (isRealSocket(msg.socket)) this.floodDropped.add(msg.socket);
+  }
 
   // A message of the callosum:pool:dropped channel.
   onDropped(msg) {

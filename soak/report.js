@@ -138,7 +138,7 @@ function floodSection({ opts, tracker, counters, floods, bursts }) {
       `    flood start to the pool's drop: median ${ttd[Math.floor(ttd.length / 2)].toFixed(0)} ms, max ${ttd[ttd.length - 1].toFixed(0)} ms`,
     );
   push(
-    `  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}`,
+    `  sockets dropped as 'flooded' (dropped channel): ${n(tracker.droppedFlooded)} (${n(tracker.droppedFloodedFlood)} on flooded connections); pools' counters().droppedFlooded: ${tracker.countedFlooded === undefined ? 'n/a' : n(tracker.countedFlooded)}; offers refused as 'flooded': ${n(tracker.refusedFlooded)}`,
   );
   push(table(counters.entries('flood'), '    '));
   const bytes = bursts.reduce((t, r) => t + r.burst.bytes, 0);
