@@ -546,7 +546,7 @@ class Tracker {
     const conn =
       rec === undefined
         ? 'no record'
-        : `conn ${rec.id} on ${rec.server.name}, plan ${rec.plan ? rec.plan.kind : 'none'}, banner ${rec.trailing === null ? 'none' : JSON.stringify(rec.trailing)} ${socket[kSeenTrailing] ? 'seen' : 'unseen'}, server end ${rec.closedHow || 'open'}`;
+        : `conn ${rec.id} on ${rec.server.name}, server slot ${rec.slot}, plan ${rec.plan ? `${rec.plan.kind}${rec.plan.cuts ? ` cuts ${rec.plan.cuts.map((c) => c.toFixed(2)).join('/')} gap ${rec.plan.gapMs} ms` : ''}` : 'none'}, ${rec.flood !== null ? 'flooded, ' : ''}${rec.burst !== null ? 'bursts, ' : ''}accepted ${(this.now() - rec.acceptedAt).toFixed(0)} ms ago, banner ${rec.trailing === null ? 'none' : JSON.stringify(rec.trailing)} ${socket[kSeenTrailing] ? 'seen' : 'unseen'}, server end ${rec.closedHow || 'open'}`;
     this.v.add(
       'unexpected-answer',
       `client ${sc.index}: waiting for "ok ${id}", read ${JSON.stringify(line.slice(0, 60))} on slot ${socket._slot} (lease ${socket[kLeases]}, last returned ${socket[kReturnedPaused] ? 'paused' : 'flowing'}; ${conn})`,
