@@ -26,10 +26,20 @@
 //!                      by JavaScript to 0..=SAMPLE_MAX_US)
 //! ```
 //!
-//! A plain handle is never negative, so Rust tells the two apart by the sign
-//! while it applies the batch: it records the sample (on its own clock, read
-//! once per batch that carries a sample), then takes the handle back as any
-//! other. So the crossing count does not change. JavaScript keeps one rule
+//! and adds 1 to `meta[META_SAMPLES]` (any non-zero value marks the batch).
+//! A plain handle is never negative, so in a marked batch Rust tells the two
+//! apart by the sign while it applies the batch: it records the sample, then
+//! takes the handle back as any other. So the crossing count does not
+//! change, and a batch with no sample (7 in 8 or more) costs the adaptive
+//! pool one load and compare more, not a decoding pass. Rust resets
+//! `META_SAMPLES` with `META_QUEUE_LEN`. The time of
+//! the samples (for the estimator's decay) is `io[IO_CLOCK_MS]`: JavaScript
+//! writes there the clock reading it took to time the lease (e.g.
+//! `performance.now()`, milliseconds, any origin, never going back) whenever
+//! it queues a sampled return; Rust reads it once per batch that carries a
+//! sample. (Reading a clock in Rust costs 20-70 ns on this machine; the store
+//! costs JavaScript nothing.) Left at 0, every sample counts with the
+//! estimator's least weight instead of by time. JavaScript keeps one rule
 //! for both kinds of word: write only while `n + 2 <= QUEUE_CAP`, i.e. flush
 //! as soon as fewer than `QUEUE_SAMPLE_WORDS` words are left. A tag in the
 //! last word with no duration after it is taken back without a sample; a
@@ -95,7 +105,11 @@ exported! {
     /// caller's small integer for a rover server id or an address:port),
     /// an integer in 0..=2^32-1. Not read when the pool is not adaptive.
     Io IO_SERVER: usize = 7;
-    Value IO_LEN: usize = 8;
+    /// Adaptive pools: JavaScript's clock in milliseconds (a double, any
+    /// origin, non-decreasing) as of the samples queued since the last
+    /// crossing. See the module's doc.
+    Io IO_CLOCK_MS: usize = 8;
+    Value IO_LEN: usize = 10;
 
     // `meta`, an `Int32Array` after `io`: counters, then the return queue.
     /// Written by JavaScript, reset by Rust.
@@ -105,6 +119,9 @@ exported! {
     /// lease: the handle lent, or u32::MAX (-1 in an Int32Array) if none;
     /// offer: its code (`OFFER_*`). release and remove leave nothing here.
     Meta META_RESULT: usize = 2;
+    /// Adaptive pools: non-zero if the queued returns include sampled ones
+    /// (JavaScript adds 1 per sampled return; reset by Rust).
+    Meta META_SAMPLES: usize = 3;
     /// The first queued handle.
     Meta META_QUEUE: usize = 4;
     Value META_LEN: usize = META_QUEUE + QUEUE_CAP;

@@ -312,7 +312,12 @@ impl Adaptive {
             s.estimate_us = sample;
         } else {
             let dt = now.saturating_sub(s.last_sample_us) as f64;
-            let alpha = (1.0 - (-dt / cfg.decay_us).exp()).max(cfg.min_sample_weight);
+            // (No `exp` for samples of one batch, which share their time.)
+            let alpha = if dt > 0.0 {
+                (1.0 - (-dt / cfg.decay_us).exp()).max(cfg.min_sample_weight)
+            } else {
+                cfg.min_sample_weight
+            };
             s.estimate_us = old + alpha * (sample - old);
         }
         s.has_history = true;
