@@ -243,6 +243,9 @@ class Tracker {
     const t = this.now();
     const periodic = t - this.lastGcSample >= 5000;
     if ((now > ab.ceiling || periodic) && typeof global.gc === 'function') {
+      // Twice: after one full gc, the backing stores of read buffers that
+      // just became garbage are often still counted (freed by the next one).
+      global.gc();
       global.gc();
       now = process.memoryUsage().arrayBuffers;
       if (periodic) {
