@@ -43,8 +43,11 @@
 //! for both kinds of word: write only while `n + 2 <= QUEUE_CAP`, i.e. flush
 //! as soon as fewer than `QUEUE_SAMPLE_WORDS` words are left. A tag in the
 //! last word with no duration after it is taken back without a sample; a
-//! negative duration counts as 0. A pool that is not adaptive reads every
-//! word as a handle: JavaScript must queue samples only to an adaptive pool.
+//! negative duration counts as 0. A batch not marked in `META_SAMPLES`, and
+//! every batch of a pool that is not adaptive, is read as plain handles (a
+//! tag would be refused as an unknown handle and its duration word taken
+//! for a handle): JavaScript must mark every batch that has a sample, and
+//! queue samples only to an adaptive pool.
 
 use std::mem::{offset_of, size_of};
 
