@@ -238,17 +238,25 @@ class ChaosServer extends EventEmitter {
         const cuts = plan.cuts
           .map((c) => Math.min(line.length, Math.max(1, Math.round(c * line.length))))
           .sort((a, b) => a - b);
+        const pieces = [];
         let from = 0;
-        let delay = 0;
         for (const cut of [...cuts, line.length]) {
           const piece = line.slice(from, cut);
           from = cut;
-          if (piece.length === 0) continue;
-          delay += plan.gapMs;
-          this.later(delay, () => {
-            if (rec.socket !== null && !rec.socket.destroyed && !rec.socket.writableEnded) rec.socket.write(piece);
-          });
+          if (piece.length > 0) pieces.push(piece);
         }
+        // Each piece's timer set by the one before: timers of different
+        // durations that come due in the same turn of a busy loop do not
+        // fire in the order of their due times (a list of another duration
+        // with an older head runs first), which wrote "0\r\n" before "2" of
+        // "20\r\n" and gave the pool slot 0 and a stray "2" to its first user.
+        const next = () => {
+          const piece = pieces.shift();
+          if (piece === undefined || rec.socket === null || rec.socket.destroyed || rec.socket.writableEnded) return;
+          rec.socket.write(piece);
+          if (pieces.length > 0) this.later(plan.gapMs, next);
+        };
+        this.later(plan.gapMs, next);
         break;
       }
       case 'bad-line':
