@@ -41,7 +41,10 @@ test('rove fills the pool with the lowest slots; close() stops the rover and fre
   await until(() => server.accepted >= 8, 5000, 'more attempts');
   const leased = [];
   for (let s = client.getConnection(); s !== undefined; s = client.getConnection()) leased.push(s);
-  assert.deepEqual(leased.map((s) => s._slot), [0, 1, 2, 3]);
+  assert.deepEqual(
+    leased.map((s) => s._slot),
+    [0, 1, 2, 3],
+  );
   for (const s of leased) client.returnConnection(s);
 
   client.close();
@@ -68,10 +71,13 @@ test("the rover's errors become the client's 'error' events; unreachable is forw
   const unreachable = [];
   client.on('error', (e) => errors.push(e));
   client.on('unreachable', (id, server) => unreachable.push([id, server]));
-  client.rove({
-    bad: { host: '127.0.0.1', port: bad.address().port },
-    dead: { host: '127.0.0.1', port: deadPort },
-  }, { ROVING_INTERVAL: 20 });
+  client.rove(
+    {
+      bad: { host: '127.0.0.1', port: bad.address().port },
+      dead: { host: '127.0.0.1', port: deadPort },
+    },
+    { ROVING_INTERVAL: 20 },
+  );
   await until(() => errors.length >= 1 && unreachable.length >= 1, 5000, 'an error and an unreachable');
   assert.equal(errors[0].code, 'ERR_CALLOSUM_BAD_SLOT_LINE');
   assert.deepEqual(unreachable[0], ['dead', { host: '127.0.0.1', port: deadPort }]);

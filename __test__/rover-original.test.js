@@ -22,7 +22,6 @@ const { until, delay, deadPort } = require('./helpers.js');
 
 const HOST = '127.0.0.1';
 
-
 test('the original options and properties: ROVING_INTERVAL, servers, intervalId', () => {
   const rover = new Rover({ ROVING_INTERVAL: 250, servers: { first: { host: HOST, port: 4040 } } });
   assert.ok(rover instanceof EventEmitter);
@@ -96,10 +95,19 @@ test('every tick picks among all known servers, an unreachable one included, and
       assert.equal(rover.connect(), 'live');
       await until(() => events.length > mid, 'the attempt to settle', 3000);
     }
-    assert.deepEqual(events.map((e) => e[0]), [
-      'unreachable', 'connection', 'unreachable', 'connection',
-      'unreachable', 'connection', 'unreachable', 'connection',
-    ]);
+    assert.deepEqual(
+      events.map((e) => e[0]),
+      [
+        'unreachable',
+        'connection',
+        'unreachable',
+        'connection',
+        'unreachable',
+        'connection',
+        'unreachable',
+        'connection',
+      ],
+    );
   } finally {
     rover.stop();
     await live.close();
@@ -110,7 +118,7 @@ test('clearInterval(rover.intervalId) stops the rover, as it stops the original;
   const server = new CallosumServer();
   await server.listen();
   const rover = new Rover({ ROVING_INTERVAL: 30, servers: { first: server.address } });
-  rover.on('connection', (slot, socket) => socket.destroy());
+  rover.on('connection', (_slot, socket) => socket.destroy());
   rover.on('error', () => {});
   try {
     rover.start();
@@ -180,7 +188,7 @@ test('servers written into rover.servers directly are picked, and deleted ones a
   rover.on('error', (e) => errors.push(e));
   try {
     rover.servers.direct = { host: HOST, port: live.port };
-    const got = new Promise((resolve) => rover.once('connection', (slot, socket) => resolve(socket)));
+    const got = new Promise((resolve) => rover.once('connection', (_slot, socket) => resolve(socket)));
     assert.equal(rover.connect(), 'direct');
     (await got).destroy();
     delete rover.servers.direct;
@@ -199,7 +207,12 @@ test('servers written into rover.servers directly are picked, and deleted ones a
 test('backOffUnreachable: true skips an unreachable server for a while; client.rove() keeps the original cadence unless asked', async () => {
   const port = await deadPort();
   let clock = 0;
-  const rover = new Rover({ ROVING_INTERVAL: 100, backOffUnreachable: true, now: () => clock, servers: { dead: { host: HOST, port } } });
+  const rover = new Rover({
+    ROVING_INTERVAL: 100,
+    backOffUnreachable: true,
+    now: () => clock,
+    servers: { dead: { host: HOST, port } },
+  });
   const got = new Promise((resolve) => rover.once('unreachable', resolve));
   assert.equal(rover.connect(), 'dead');
   await got;

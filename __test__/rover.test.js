@@ -41,11 +41,10 @@ async function until(cond, ms = 3000, what = 'condition') {
   }
 }
 
-
 /** `promise`, or a rejection after `ms` (the timer is cleared either way). */
 function within(promise, ms, what) {
   let timer;
-  const timeout = new Promise((resolve, reject) => {
+  const timeout = new Promise((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
@@ -120,7 +119,8 @@ describe('module shape and the original API', () => {
     assert.ok(rover instanceof EventEmitter);
     assert.equal(rover.ROVING_INTERVAL, 500);
     assert.deepEqual(rover.servers, { a: { host: HOST, port: 4040 } });
-    for (const m of ['addServer', 'dropServer', 'start', 'stop', 'connect']) assert.equal(typeof rover[m], 'function', m);
+    for (const m of ['addServer', 'dropServer', 'start', 'stop', 'connect'])
+      assert.equal(typeof rover[m], 'function', m);
   });
 
   test('defaults: ROVING_INTERVAL 1000 (falsy means default), time-outs 2000, maxBackoff 30000', () => {
@@ -160,11 +160,14 @@ describe('argument validation (setup calls throw, with a code)', () => {
   for (const [server, what, Class = TypeError, code = 'ERR_INVALID_ARG_TYPE'] of bad) {
     test(`addServer rejects ${what}`, () => {
       const rover = new Rover();
-      assert.throws(() => rover.addServer('x', server), (e) => {
-        assert.ok(e instanceof Class);
-        assert.equal(e.code, code);
-        return true;
-      });
+      assert.throws(
+        () => rover.addServer('x', server),
+        (e) => {
+          assert.ok(e instanceof Class);
+          assert.equal(e.code, code);
+          return true;
+        },
+      );
       assert.deepEqual(rover.servers, {});
     });
   }
@@ -179,13 +182,19 @@ describe('argument validation (setup calls throw, with a code)', () => {
   test('bad ids throw a TypeError with a code', () => {
     const rover = new Rover();
     for (const id of [undefined, null, '', {}, NaN, Symbol('x')]) {
-      assert.throws(() => rover.addServer(id, { host: HOST, port: 1 }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => rover.addServer(id, { host: HOST, port: 1 }), {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
       assert.throws(() => rover.dropServer(id), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     }
   });
 
   test('the constructor validates options and servers', () => {
-    assert.throws(() => new Rover({ servers: { a: { host: HOST, port: -1 } } }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => new Rover({ servers: { a: { host: HOST, port: -1 } } }), {
+      name: 'RangeError',
+      code: 'ERR_OUT_OF_RANGE',
+    });
     assert.throws(() => new Rover({ servers: 'a' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => new Rover(5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => new Rover({ ROVING_INTERVAL: '1000' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
@@ -234,10 +243,14 @@ describe('slot line parsing over real sockets', () => {
   });
 
   test('slot 0 and leading zeros', async () => {
-    for (const [line, slot] of [['0\r\n', 0], ['007\r\n', 7], ['00000000000000000042\r\n', 42]]) {
+    for (const [line, slot] of [
+      ['0\r\n', 0],
+      ['007\r\n', 7],
+      ['00000000000000000042\r\n', 42],
+    ]) {
       const { srv, result } = await handshakeWith((s) => s.write(line));
       try {
-        assert.equal(result[0], 'connection', `line ${JSON.stringify(line)}: ${result[1] && result[1].message}`);
+        assert.equal(result[0], 'connection', `line ${JSON.stringify(line)}: ${result[1]?.message}`);
         assert.equal(result[1], slot);
         result[2].destroy();
       } finally {
@@ -258,7 +271,12 @@ describe('slot line parsing over real sockets', () => {
   });
 
   // Every way of cutting "4096\r\n" into pieces sent separately.
-  for (const pieces of [['4', '096\r\n'], ['40', '96', '\r', '\n'], ['4096\r', '\n'], ['4', '0', '9', '6', '\r', '\n']]) {
+  for (const pieces of [
+    ['4', '096\r\n'],
+    ['40', '96', '\r', '\n'],
+    ['4096\r', '\n'],
+    ['4', '0', '9', '6', '\r', '\n'],
+  ]) {
     test(`a line split across chunks: ${JSON.stringify(pieces)}`, async () => {
       const { srv, result } = await handshakeWith(async (s) => {
         for (const p of pieces) {
@@ -267,7 +285,7 @@ describe('slot line parsing over real sockets', () => {
         }
       });
       try {
-        assert.equal(result[0], 'connection', result[1] && result[1].message);
+        assert.equal(result[0], 'connection', result[1]?.message);
         assert.equal(result[1], 4096);
         result[2].destroy();
       } finally {
@@ -388,12 +406,12 @@ describe('slot line parsing over real sockets', () => {
 
   test('a line of 20 digits split before its \\r\\n is accepted', async () => {
     const { srv, result } = await handshakeWith(async (s) => {
-      s.write('0'.repeat(19) + '9');
+      s.write(`${'0'.repeat(19)}9`);
       await delay(30);
       s.write('\r\n');
     });
     try {
-      assert.equal(result[0], 'connection', result[1] && result[1].message);
+      assert.equal(result[0], 'connection', result[1]?.message);
       assert.equal(result[1], 9);
       result[2].destroy();
     } finally {
@@ -405,7 +423,13 @@ describe('slot line parsing over real sockets', () => {
     ['closed before any byte', (s) => s.end()],
     ['closed after part of the line', (s) => s.end('12')],
     ['closed after "12\\r"', (s) => s.end('12\r')],
-    ['reset after part of the line', (s) => { s.write('3'); setTimeout(() => s.resetAndDestroy(), 30); }],
+    [
+      'reset after part of the line',
+      (s) => {
+        s.write('3');
+        setTimeout(() => s.resetAndDestroy(), 30);
+      },
+    ],
   ]) {
     test(`${what}: error ERR_CALLOSUM_CLOSED_EARLY, socket destroyed`, async () => {
       const { srv, rover, result } = await handshakeWith(behave, { handshakeTimeout: 4000 });
@@ -439,14 +463,21 @@ describe('time-outs', () => {
     // A child process listens with a backlog of 1 and blocks its event loop,
     // so it never accepts: once its accept queue is full the kernel drops
     // further SYNs and a connect hangs.
-    const child = spawn(process.execPath, ['-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const s = require('net').createServer();
       s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
         process.stdout.write(s.address().port + '\\n', () => {
           Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15000);
           process.exit(0);
         });
-      });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const fillers = [];
     t.after(() => {
       for (const f of fillers) f.destroy();
@@ -459,10 +490,17 @@ describe('time-outs', () => {
       f.on('error', () => {});
       fillers.push(f);
     }
-    await until(() => fillers.filter((f) => !f.connecting).length >= 1 && fillers.some((f) => f.connecting), 3000, 'a full accept queue');
+    await until(
+      () => fillers.filter((f) => !f.connecting).length >= 1 && fillers.some((f) => f.connecting),
+      3000,
+      'a full accept queue',
+    );
     await delay(50);
 
-    const { rover, events } = recordingRover({ stuck: { host: HOST, port } }, { connectTimeout: 200, ROVING_INTERVAL: 5000, backOffUnreachable: true });
+    const { rover, events } = recordingRover(
+      { stuck: { host: HOST, port } },
+      { connectTimeout: 200, ROVING_INTERVAL: 5000, backOffUnreachable: true },
+    );
     const got = waitFor(rover, 'unreachable', 5000);
     assert.equal(rover.connect(), 'stuck');
     const [id, server] = await got;
@@ -491,7 +529,10 @@ describe('unreachable servers and back-off', () => {
   test('back-off doubles from ROVING_INTERVAL up to maxBackoff; the server is skipped meanwhile', async () => {
     let clock = 1000;
     const port = await deadPort();
-    const { rover } = recordingRover({ dead: { host: HOST, port } }, { ROVING_INTERVAL: 100, maxBackoff: 500, now: () => clock, backOffUnreachable: true });
+    const { rover } = recordingRover(
+      { dead: { host: HOST, port } },
+      { ROVING_INTERVAL: 100, maxBackoff: 500, now: () => clock, backOffUnreachable: true },
+    );
     const delays = [];
     for (let i = 0; i < 6; i++) {
       const got = waitFor(rover, 'unreachable');
@@ -512,7 +553,10 @@ describe('unreachable servers and back-off', () => {
   test('a successful handshake resets the failures', async () => {
     let clock = 0;
     const port = await deadPort();
-    const { rover } = recordingRover({ s: { host: HOST, port } }, { ROVING_INTERVAL: 100, now: () => clock, backOffUnreachable: true });
+    const { rover } = recordingRover(
+      { s: { host: HOST, port } },
+      { ROVING_INTERVAL: 100, now: () => clock, backOffUnreachable: true },
+    );
     for (let i = 0; i < 2; i++) {
       const got = waitFor(rover, 'unreachable');
       rover.connect();
@@ -570,18 +614,26 @@ describe('unreachable servers and back-off', () => {
 
   test('the pick is floor(random() * eligible) over servers in the order they became known', () => {
     let r = 0;
-    const rover = new Rover({ random: () => r, servers: { a: { host: HOST, port: 1 }, b: { host: HOST, port: 2 }, c: { host: HOST, port: 3 } } });
+    // An injected connect that opens nothing: only the choice is under test here.
+    const ports = [];
+    const connect = ({ port }) => {
+      ports.push(port);
+      return new net.Socket();
+    };
+    const servers = { a: { host: HOST, port: 1 }, b: { host: HOST, port: 2 }, c: { host: HOST, port: 3 } };
+    const rover = new Rover({ random: () => r, connect, servers });
     rover.on('unreachable', () => {});
     rover.on('error', () => {});
     const picks = [];
     for (r of [0, 0.34, 0.67, 0.9999999]) {
-      // Stub the attempt: only the choice is under test here.
-      rover._attempt = () => {};
       picks.push(rover.connect());
+      rover.stop(); // abandons the attempt, so the server is free for the next pick
     }
     assert.deepEqual(picks, ['a', 'b', 'c', 'c']);
+    assert.deepEqual(ports, [1, 2, 3, 3]);
     r = 1; // out of contract: clamped, not undefined
     assert.equal(rover.connect(), 'c');
+    rover.stop();
   });
 
   test('no servers: error ERR_CALLOSUM_NO_SERVERS from the timer, not a crash', async () => {
@@ -661,7 +713,7 @@ describe('start and stop', () => {
     const server = new CallosumServer();
     await server.listen();
     const { rover, events } = recordingRover({ s: server.address }, { ROVING_INTERVAL: 40 });
-    rover.on('connection', (slot, socket) => socket.destroy());
+    rover.on('connection', (_slot, socket) => socket.destroy());
     try {
       assert.equal(rover.running, false);
       rover.start();
@@ -697,19 +749,29 @@ describe('start and stop', () => {
   });
 
   test('stop() destroys sockets still handshaking, silently', async () => {
-    const srv = await rawServer(() => {}); // never sends a line
-    const { rover, events } = recordingRover({ s: srv.address }, { ROVING_INTERVAL: 30, handshakeTimeout: 250 });
+    // Two servers that never send a line (one attempt per server at a time:
+    // two attempts in progress need two servers); picked in turn.
+    const one = await rawServer(() => {});
+    const two = await rawServer(() => {});
+    let turn = 0;
+    const { rover, events } = recordingRover(
+      { one: one.address, two: two.address },
+      { ROVING_INTERVAL: 30, handshakeTimeout: 250, random: () => (turn++ % 2) / 2 },
+    );
+    const sockets = () => [...one.sockets, ...two.sockets];
     try {
       rover.start();
-      await until(() => srv.sockets.length >= 2, 3000, 'two connections');
+      await until(() => one.sockets.length >= 1 && two.sockets.length >= 1, 3000, 'two connections');
+      assert.equal(rover.pending, 2);
       rover.stop();
       assert.equal(rover.pending, 0);
-      await within(Promise.all(srv.sockets.map((s) => s.closedPromise)), 3000, 'sockets not destroyed');
+      await within(Promise.all(sockets().map((s) => s.closedPromise)), 3000, 'sockets not destroyed');
       await delay(350); // past the handshake time-out: no error after stop
       assert.deepEqual(events, []);
     } finally {
       rover.stop();
-      await srv.close();
+      await one.close();
+      await two.close();
     }
   });
 
@@ -729,12 +791,19 @@ describe('start and stop', () => {
     // and must exit by itself.
     const rover = path.join(__dirname, '..', 'lib', 'rover.js');
     const port = await deadPort();
-    const child = spawn(process.execPath, ['-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const Rover = require(${JSON.stringify(rover)});
       const r = new Rover({ ROVING_INTERVAL: 10, servers: { a: { host: '127.0.0.1', port: ${port} } } });
       r.on('unreachable', () => {}); r.on('error', () => {});
       r.start();
-      setTimeout(() => console.log('alive'), 100);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      setTimeout(() => console.log('alive'), 100);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
