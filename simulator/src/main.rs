@@ -35,6 +35,7 @@ fn main() {
         "scale" => vt::scale(&vt::parse(args)),
         "scale-one" => vt::scale_one(&vt::parse(args)),
         "adaptive" => vt::adaptive(&vt::parse(args)),
+        "adaptive-tune" => vt::adaptive_tune(&vt::parse(args)),
         "all" => all(args),
         "help" | "-h" | "--help" => print!("{HELP}"),
         _ => report::sockets::die(&format!("unknown command {cmd:?}\n\n{HELP}")),
@@ -51,6 +52,7 @@ const HELP: &str = "callosum-fleet-sim: the Callosum fleet simulator
   scale         virtual time: one run per size, each in its own process
   adaptive      virtual time: every balancer on issue 20's six scenarios, 10% to 95% load,
                 seeds at 80% and 95%
+  adaptive-tune virtual time: the adaptive mode's estimator choices, one at a time
   help          this
 
   `COMMAND --help` lists a command's options.

@@ -149,12 +149,33 @@ impl<T: Copy + Ord + std::ops::Add<Duration, Output = T>> Rover<T> {
     /// Picks uniformly one of the `known` servers that is not backing off at
     /// `now`; `None` when every one is.
     pub fn pick(&mut self, known: usize, now: T, rng: &mut Rng) -> Option<usize> {
-        // The servers backing off, in order; the pick is the k-th of the others.
+        self.pick_other(known, now, rng, &[])
+    }
+
+    /// [`Rover::pick`] among the servers not in `taken` (a tick that probes
+    /// several servers takes distinct ones); `None` when no server is left.
+    pub fn pick_other(
+        &mut self,
+        known: usize,
+        now: T,
+        rng: &mut Rng,
+        taken: &[usize],
+    ) -> Option<usize> {
+        // The servers backing off or taken, in order; the pick is the k-th
+        // of the others.
         self.scratch.clear();
         for e in &self.entries {
             if (e.server as usize) < known && e.until.is_some_and(|u| u > now) {
                 self.scratch.push(e.server);
             }
+        }
+        for &t in taken {
+            if t < known && !self.scratch.contains(&(t as u32)) {
+                self.scratch.push(t as u32);
+            }
+        }
+        if !taken.is_empty() {
+            self.scratch.sort_unstable();
         }
         let eligible = known - self.scratch.len();
         if eligible == 0 {
@@ -374,6 +395,28 @@ mod tests {
         }
         for s in [1, 4, 5, 6, 8] {
             assert!(seen[s] > 1_500, "server {s}: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn picks_of_one_tick_are_distinct_and_skip_backing_off_servers() {
+        let t0 = Instant::now();
+        let mut r = Rover::new(Duration::from_millis(10), Some(MAX_BACKOFF));
+        let mut rng = Rng::new(5);
+        r.connect_failed(2, t0);
+        for _ in 0..200 {
+            let a = r.pick_other(5, t0, &mut rng, &[]).unwrap();
+            let b = r.pick_other(5, t0, &mut rng, &[a]).unwrap();
+            let c = r.pick_other(5, t0, &mut rng, &[a, b]).unwrap();
+            let mut got = vec![a, b, c];
+            got.sort_unstable();
+            got.dedup();
+            assert_eq!(got.len(), 3);
+            assert!(!got.contains(&2), "{got:?}");
+            // Four eligible of five, three taken: one left, then none.
+            let d = r.pick_other(5, t0, &mut rng, &[a, b, c]).unwrap();
+            assert!(![a, b, c, 2].contains(&d));
+            assert_eq!(r.pick_other(5, t0, &mut rng, &[a, b, c, d]), None);
         }
     }
 }

@@ -127,6 +127,9 @@ impl Sim {
     /// connections that share the lowest slot (the others go back idle).
     pub(super) fn lease(&mut self, c: usize) -> Option<Handle> {
         let cl = &mut self.clients[c];
+        if self.cfg.adaptive.is_some() {
+            cl.pool.set_clock(self.now / 1000);
+        }
         let h = cl.pool.lease()?;
         if !self.cfg.fair_ties {
             return Some(h);

@@ -2,6 +2,7 @@
 //! balanced.
 
 use super::SlotPolicy;
+use callosum_pool::AdaptiveConfig;
 use std::time::Duration;
 
 /// How each request picks its server.
@@ -107,6 +108,12 @@ pub struct VtConfig {
     /// Peak EWMA's estimate for a server with no response yet
     /// (linkerd2-proxy's default: 30 ms).
     pub ewma_default: Duration,
+    /// Callosum: the pool core's adaptive mode with this configuration
+    /// (`None`: the protocol as specified).
+    pub adaptive: Option<AdaptiveConfig>,
+    /// Adaptive: one lease in this many is timed and given to the pool as a
+    /// sample (the JavaScript client times a sample of leases, not all).
+    pub sample_every: u32,
     pub seed: u64,
 }
 
@@ -136,6 +143,8 @@ impl VtConfig {
             fair_ties: false,
             ewma_decay: Duration::from_secs(10),
             ewma_default: Duration::from_millis(30),
+            adaptive: None,
+            sample_every: 1,
             seed,
         }
     }

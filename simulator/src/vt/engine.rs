@@ -38,7 +38,12 @@ pub(super) struct Server {
 pub(super) struct Conn {
     pub(super) server: u32,
     pub(super) slot: u32,
+    /// Adaptive: when this lease began if it is timed, else [`NOT_TIMED`].
+    pub(super) lent_at: u64,
 }
+
+/// A lease not timed.
+pub(super) const NOT_TIMED: u64 = u64::MAX;
 
 pub(super) struct Client {
     pub(super) pool: Pool,
@@ -53,6 +58,8 @@ pub(super) struct Client {
     /// Client-side balancers: what this client knows of each server, from
     /// its own requests alone (indexed by server; grown on first use).
     pub(super) peers: Vec<Peer>,
+    /// Adaptive: leases until the next timed one.
+    pub(super) until_sample: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -79,6 +86,8 @@ pub struct Counters {
     pub refused: u64,
     pub displaced: u64,
     pub no_server: u64,
+    /// Adaptive: lease times the pools took as samples.
+    pub samples: u64,
     /// Events processed (arrivals, completions, rover ticks).
     pub events: u64,
 }
@@ -135,7 +144,10 @@ impl Sim {
             let first = (rng.unit() * ri as f64) as u64;
             let next = rng.below(servers.max(1)) as u32;
             sim.clients.push(Client {
-                pool: Pool::new(sim.cfg.max_slots),
+                pool: match sim.cfg.adaptive {
+                    Some(a) => Pool::new_adaptive(sim.cfg.max_slots, a),
+                    None => Pool::new(sim.cfg.max_slots),
+                },
                 conns: Vec::new(),
                 waiting: VecDeque::new(),
                 rover: Rover::new(
@@ -145,6 +157,8 @@ impl Sim {
                 rng,
                 next,
                 peers: Vec::new(),
+                // Clients time different leases: spread their phases.
+                until_sample: c as u32 % sim.cfg.sample_every.max(1),
             });
             starts.push((first, c as u32));
         }
@@ -270,6 +284,17 @@ impl Sim {
     }
 
     pub(super) fn send(&mut self, c: usize, h: Handle, start: u64, work: f32) {
+        if self.cfg.adaptive.is_some() {
+            let every = self.cfg.sample_every.max(1);
+            let cl = &mut self.clients[c];
+            cl.conns[h as usize].lent_at = if cl.until_sample == 0 {
+                cl.until_sample = every - 1;
+                self.now
+            } else {
+                cl.until_sample -= 1;
+                NOT_TIMED
+            };
+        }
         let server = self.clients[c].conns[h as usize].server;
         self.submit(Req {
             start,
@@ -343,6 +368,13 @@ impl Sim {
         }
         if self.cfg.balancer == Balancer::Callosum {
             let c = q.client as usize;
+            let lent_at = self.clients[c].conns[q.handle as usize].lent_at;
+            if self.cfg.adaptive.is_some() && lent_at != NOT_TIMED {
+                let (now_us, dur_us) = (self.now / 1000, (self.now - lent_at) / 1000);
+                if self.clients[c].pool.record_sample(q.handle, dur_us, now_us) {
+                    self.counters.samples += 1;
+                }
+            }
             match self.clients[c].pool.release(q.handle) {
                 Ok(Release::Idle) => {}
                 Ok(Release::Destroy) => self.close(c, q.handle),

@@ -1,11 +1,31 @@
 //! The rovers: each Callosum client's tick connects to a server (or
 //! `probes` of them), and offers the pool the slot it announced.
 
-use super::engine::{Conn, Sim};
+use super::engine::{Conn, Sim, NOT_TIMED};
 use super::VTime;
 use callosum_pool::Offer;
 
+/// The most servers one tick probes.
+pub const MAX_PROBES: usize = 8;
+
 impl Sim {
+    /// How client `c`'s pool would rank a connection to `server` on
+    /// `announced`: the slot, or adaptive, the slot times the weight the pool
+    /// gives that server now.
+    fn rank(&self, c: usize, server: usize, announced: u64) -> f64 {
+        let pool = &self.clients[c].pool;
+        if self.cfg.adaptive.is_none() {
+            return announced as f64;
+        }
+        let cfg = pool.adaptive_config().unwrap_or_default();
+        let weight = pool
+            .servers()
+            .iter()
+            .find(|s| s.server == server as u32)
+            .map_or(cfg.no_history_weight, |s| s.weight);
+        announced as f64 * weight
+    }
+
     /// Connects to `server`: the slot the server allocates and the one it
     /// announces, or `None` if it is dead.
     pub(super) fn connect(&mut self, c: usize, server: usize) -> Option<(u32, u64)> {
@@ -30,34 +50,45 @@ impl Sim {
     pub(super) fn rove(&mut self, c: usize) {
         let known = self.servers.len();
         let now = VTime(self.now);
-        let mut best: Option<(u64, usize, u32)> = None;
-        for _ in 0..self.cfg.probes.max(1) {
+        let probes = self.cfg.probes.max(1) as usize;
+        // (rank, announced, server, allocated slot) of the best probe so far.
+        let mut best: Option<(f64, u64, usize, u32)> = None;
+        let mut taken = [0usize; MAX_PROBES];
+        for k in 0..probes.min(MAX_PROBES) {
             let cl = &mut self.clients[c];
-            let Some(server) = cl.rover.pick(known, now, &mut cl.rng) else {
+            let Some(server) = cl.rover.pick_other(known, now, &mut cl.rng, &taken[..k]) else {
                 self.counters.no_server += 1;
                 break;
             };
+            taken[k] = server;
             let Some((slot, announced)) = self.connect(c, server) else {
                 continue;
             };
-            // Two probes: keep the lower announced slot, close the other.
+            // Several probes: keep the one the pool ranks lowest (its
+            // announced slot, or adaptive, its effective slot), close the rest.
+            let rank = self.rank(c, server, announced);
             match best {
-                Some((a, _, _)) if a <= announced => {
+                Some((r, _, _, _)) if r <= rank => {
                     self.servers[server].slots.free(slot as u64);
                 }
                 other => {
-                    if let Some((_, s, sl)) = other {
+                    if let Some((_, _, s, sl)) = other {
                         self.servers[s].slots.free(sl as u64);
                     }
-                    best = Some((announced, server, slot));
+                    best = Some((rank, announced, server, slot));
                 }
             }
         }
-        let Some((announced, server, slot)) = best else {
+        let Some((_, announced, server, slot)) = best else {
             return;
         };
         let lease = !self.clients[c].waiting.is_empty();
-        let offer = self.clients[c].pool.offer(announced, lease);
+        let pool = &mut self.clients[c].pool;
+        let offer = if self.cfg.adaptive.is_some() {
+            pool.offer_on(server as u32, announced, lease)
+        } else {
+            pool.offer(announced, lease)
+        };
         match offer {
             Ok(Offer::Kept { handle, displaced }) => {
                 self.counters.kept += 1;
@@ -69,6 +100,7 @@ impl Sim {
                 cl.conns[h] = Conn {
                     server: server as u32,
                     slot,
+                    lent_at: NOT_TIMED,
                 };
                 self.servers[server].pooled += 1;
                 if let Some(d) = displaced {

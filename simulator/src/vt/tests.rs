@@ -196,3 +196,90 @@ fn heavy_tail_capacity_counts_its_mean_work() {
     let util = busy as f64 / 1e9 / 20.0 / 20.0;
     assert!((util - 0.5).abs() < 0.05, "{util}");
 }
+
+fn adaptive(probes: u32, sample_every: u32) -> VtConfig {
+    let mut c = small(Balancer::Callosum);
+    c.slow_every = 2;
+    c.slow_speed = 0.25;
+    c.request_rate = 0.6 * c.capacity(10);
+    c.adaptive = Some(callosum_pool::AdaptiveConfig::default());
+    c.probes = probes;
+    c.sample_every = sample_every;
+    c
+}
+
+#[test]
+fn adaptive_callosum_learns_which_servers_are_slow_from_sampled_leases() {
+    let mut sim = Sim::new(adaptive(1, 4), 10, 100);
+    sim.run_until(Duration::from_secs(20));
+    sim.check();
+    // Every client's pool: the slow (even) servers weigh more than the fast.
+    let (mut slow, mut fast) = (Vec::new(), Vec::new());
+    let mut leases = 0;
+    for cl in &sim.clients {
+        for s in cl.pool.servers() {
+            leases += s.leases;
+            if s.estimate_us.is_some() {
+                if s.server % 2 == 0 {
+                    &mut slow
+                } else {
+                    &mut fast
+                }
+                .push(s.weight);
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    assert!(
+        mean(&slow) > 1.5 * mean(&fast),
+        "{} vs {}",
+        mean(&slow),
+        mean(&fast)
+    );
+    // Leases are all counted; one in four timed gives the estimates.
+    assert!(leases > 0);
+    // So the slow servers hold fewer connections than as specified gives them.
+    let pooled_slow = |sim: &Sim| sim.pooled().iter().step_by(2).sum::<i64>();
+    let mut plain = adaptive(1, 4);
+    plain.adaptive = None;
+    let mut spec = Sim::new(plain, 10, 100);
+    spec.run_until(Duration::from_secs(20));
+    assert!(
+        pooled_slow(&sim) < pooled_slow(&spec),
+        "{} vs {}",
+        pooled_slow(&sim),
+        pooled_slow(&spec)
+    );
+}
+
+#[test]
+fn timed_leases_are_one_in_sample_every() {
+    let samples = |every: u32| {
+        let mut sim = Sim::new(adaptive(1, every), 10, 100);
+        sim.run_until(Duration::from_secs(5));
+        sim.check();
+        (sim.counters.ok, sim.counters.samples)
+    };
+    // Every lease timed: every answer a sample (but the few in flight).
+    let (ok, n) = samples(1);
+    assert!(ok > 1000 && n <= ok && n + 100 >= ok, "{n} of {ok}");
+    // One in eight: an eighth of them, give or take a lease per client.
+    let (ok, n) = samples(8);
+    assert!((n as f64 - ok as f64 / 8.0).abs() < 100.0, "{n} of {ok}");
+}
+
+#[test]
+fn a_tick_with_two_probes_connects_twice() {
+    let mut one = Sim::new(adaptive(1, 4), 10, 100);
+    let mut two = Sim::new(adaptive(2, 4), 10, 100);
+    one.run_until(Duration::from_secs(5));
+    two.run_until(Duration::from_secs(5));
+    two.check();
+    // 100 rovers x 50 ticks (RI 100 ms; one at most unfired per rover).
+    assert!(
+        (4900..=5000).contains(&one.counters.connects),
+        "{}",
+        one.counters.connects
+    );
+    assert_eq!(two.counters.connects, 2 * one.counters.connects);
+}

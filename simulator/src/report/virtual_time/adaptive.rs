@@ -9,6 +9,7 @@ use super::{ms, Opts};
 use crate::report::sockets::write_svg;
 use callosum_fleet_sim::svg::{Chart, Line};
 use callosum_fleet_sim::vt::{Balancer, VtConfig};
+use callosum_pool::AdaptiveConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -16,7 +17,17 @@ use std::time::Instant;
 /// A line of the tables: a balancer and its settings.
 pub type Contender = (&'static str, fn(&mut VtConfig));
 
-pub const CONTENDERS: [Contender; 6] = [
+/// One lease in this many is timed by the JavaScript client.
+pub const SAMPLE_EVERY: u32 = 12;
+
+fn adaptive_probes(c: &mut VtConfig, probes: u32) {
+    c.balancer = Balancer::Callosum;
+    c.adaptive = Some(AdaptiveConfig::default());
+    c.sample_every = SAMPLE_EVERY;
+    c.probes = probes;
+}
+
+pub const CONTENDERS: [Contender; 8] = [
     ("P2C idealised (every queue known)", |c| {
         c.balancer = Balancer::P2c
     }),
@@ -29,6 +40,8 @@ pub const CONTENDERS: [Contender; 6] = [
     ("random", |c| c.balancer = Balancer::Random),
     ("round-robin", |c| c.balancer = Balancer::RoundRobin),
     ("Callosum as specified", |c| c.balancer = Balancer::Callosum),
+    ("Callosum adaptive, probes 1", |c| adaptive_probes(c, 1)),
+    ("Callosum adaptive, probes 2", |c| adaptive_probes(c, 2)),
 ];
 
 const COLORS: [&str; 8] = [

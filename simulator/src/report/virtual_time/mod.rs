@@ -7,6 +7,7 @@
 //! 20's scenarios, defined in [`scenarios`]); this one holds their options.
 
 mod adaptive;
+mod adaptive_tune;
 mod calibrate;
 mod load;
 mod scale;
@@ -14,6 +15,7 @@ mod scenarios;
 mod tune;
 
 pub use adaptive::adaptive;
+pub use adaptive_tune::adaptive_tune;
 
 pub use calibrate::calibrate;
 pub use load::load;
@@ -50,6 +52,8 @@ pub struct Opts {
     pub threads: usize,
     /// adaptive: only these scenarios (by short name); empty: all.
     pub scenarios: Vec<String>,
+    /// adaptive-tune: the rover's probes per tick to try.
+    pub probes: Vec<u32>,
 }
 
 const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-one, adaptive
@@ -71,6 +75,7 @@ const HELP: &str = "virtual-time commands: calibrate, load, tune, scale, scale-o
   --no-sockets      calibrate: the virtual-time side only
   --seeds K         adaptive: seeds at 80% and 95% (3)
   --threads T       adaptive: runs at once (2)
+  --probes LIST     adaptive-tune: probes per tick to try (1,2)
   --scenarios LIST  adaptive: only these (homogeneous,half,quarter,slowdown,join,heavy-tail)
 ";
 
@@ -99,6 +104,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
         seeds: 3,
         threads: 2,
         scenarios: Vec::new(),
+        probes: vec![1, 2],
     };
     let mut it = args;
     fn val<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
@@ -121,6 +127,10 @@ pub fn parse(args: impl Iterator<Item = String>) -> Opts {
             "--no-sockets" => o.no_sockets = true,
             "--seeds" => o.seeds = val(&f, it.next()),
             "--threads" => o.threads = val(&f, it.next()),
+            "--probes" => {
+                let v: String = val(&f, it.next());
+                o.probes = v.split(',').map(|x| val(&f, Some(x.into()))).collect();
+            }
             "--scenarios" => {
                 let v: String = val(&f, it.next());
                 o.scenarios = v.split(',').map(String::from).collect();
