@@ -10,6 +10,7 @@
 // runs in libuv's threadpool, where `connectTimeout` cannot cancel it, so the
 // rover counts it itself (#lookup wraps the resolver that the socket calls).
 
+const { errors } = require('../errors.js');
 const { parseSlotLine } = require('./slot-line.js');
 
 /** @typedef {import('./servers.js').ServerEntry} ServerEntry */
@@ -18,7 +19,7 @@ const { parseSlotLine } = require('./slot-line.js');
 /**
  * @typedef {{ kind: 'connection', slot: number, socket: import('node:net').Socket }
  *   | { kind: 'unreachable' }
- *   | { kind: 'failed', code: string, message: string, extra?: object }
+ *   | { kind: 'failed', error: Error }
  *   | { kind: 'aborted' }} Outcome
  */
 /**
@@ -33,6 +34,8 @@ const { parseSlotLine } = require('./slot-line.js');
 class Attempt {
   /** @type {ServerEntry} */
   entry;
+  /** The server's address when the attempt was made, as its events and errors carry it. */
+  server;
   /** @type {AttemptOptions} */
   #options;
   /** @type {import('node:net').Socket | null} */
@@ -58,6 +61,7 @@ class Attempt {
   /** @param {ServerEntry} entry @param {AttemptOptions} options */
   constructor(entry, options) {
     this.entry = entry;
+    this.server = entry.address();
     this.#options = options;
   }
 
@@ -140,11 +144,8 @@ class Attempt {
 
   #onHandshakeTimeout() {
     this.#timer = null;
-    if (!this.#settled)
-      this.#fail(
-        'ERR_CALLOSUM_HANDSHAKE_TIMEOUT',
-        `no slot line within ${this.#options.handshakeTimeout} ms of connecting`,
-      );
+    if (this.#settled) return;
+    this.#fail(errors.ERR_CALLOSUM_HANDSHAKE_TIMEOUT(this.#options.handshakeTimeout, ...this.#about()));
   }
 
   #onConnect() {
@@ -157,20 +158,17 @@ class Attempt {
   #onError(error) {
     if (this.#settled) return;
     if (!this.#connected) this.#settle({ kind: 'unreachable' });
-    else
-      this.#fail('ERR_CALLOSUM_CLOSED_EARLY', `connection failed before the slot line was whole: ${error.message}`, {
-        cause: error,
-      });
+    else this.#fail(errors.ERR_CALLOSUM_CLOSED_EARLY('failed', ...this.#about(), error));
   }
 
   #onEnd() {
-    if (!this.#settled) this.#fail('ERR_CALLOSUM_CLOSED_EARLY', 'connection ended before the slot line was whole');
+    if (!this.#settled) this.#fail(errors.ERR_CALLOSUM_CLOSED_EARLY('ended', ...this.#about()));
   }
 
   #onClose() {
     if (this.#settled) return;
     if (!this.#connected) this.#settle({ kind: 'unreachable' });
-    else this.#fail('ERR_CALLOSUM_CLOSED_EARLY', 'connection closed before the slot line was whole');
+    else this.#fail(errors.ERR_CALLOSUM_CLOSED_EARLY('closed', ...this.#about()));
   }
 
   #onReadable() {
@@ -182,7 +180,7 @@ class Attempt {
       const result = parseSlotLine(buffered);
       if (result === null) continue;
       if ('reason' in result) {
-        this.#fail('ERR_CALLOSUM_BAD_SLOT_LINE', `bad slot line: ${result.message}`, { reason: result.reason });
+        this.#fail(errors.ERR_CALLOSUM_BAD_SLOT_LINE(result.reason, result.message, ...this.#about()));
         return;
       }
       // Whole and valid: bytes after it are put back for whoever reads the socket next.
@@ -192,9 +190,14 @@ class Attempt {
     }
   }
 
-  /** @param {string} code @param {string} message @param {object} [extra] */
-  #fail(code, message, extra) {
-    this.#settle({ kind: 'failed', code, message, extra });
+  /** @param {Error} error the handshake's fault (the socket is destroyed) */
+  #fail(error) {
+    this.#settle({ kind: 'failed', error });
+  }
+
+  /** @returns {[string, { host: string, port: number }]} the server an error is about: (serverId, server) */
+  #about() {
+    return [this.entry.id, this.server];
   }
 }
 

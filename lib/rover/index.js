@@ -14,27 +14,20 @@
 // The files: this one (the class: options, ticks, events), servers.js (what
 // the rover knows of each server: back-off, the attempt in flight; the pick),
 // attempt.js (one connection attempt), slot-line.js (the slot-line parser),
-// options.js (the argument checks).
+// options.js (the checks lib/validators.js does not have yet). Argument
+// checks are lib/validators.js's, error messages lib/errors.js's.
 
 const { EventEmitter } = require('node:events');
 const dns = require('node:dns');
 const net = require('node:net');
 const { performance } = require('node:perf_hooks');
-const { codedError, readOptions } = require('../errors.js');
+const { errors } = require('../errors.js');
 const { channels } = require('../diagnostics.js');
 const { Attempt } = require('./attempt.js');
 const { ServerTable } = require('./servers.js');
 const { parseSlotLine, MAX_SLOT_DIGITS } = require('./slot-line.js');
-const {
-  ROVER_OPTION_KEYS,
-  checkMs,
-  checkId,
-  checkServer,
-  checkBoolean,
-  checkFunction,
-  checkCount,
-  serverEntries,
-} = require('./options.js');
+const V = require('../validators.js');
+const { ROVER_KEYS, validateProbes } = require('./options.js');
 
 /** @typedef {import('./attempt.js').Outcome} Outcome */
 /** @typedef {import('./attempt.js').ConnectFunction} ConnectFunction */
@@ -96,17 +89,17 @@ class Rover extends EventEmitter {
    */
   constructor(options) {
     super();
-    const o = readOptions('Rover', options, ROVER_OPTION_KEYS);
-    this.ROVING_INTERVAL = checkMs('ROVING_INTERVAL', o.ROVING_INTERVAL, DEFAULTS.ROVING_INTERVAL);
-    this.connectTimeout = checkMs('connectTimeout', o.connectTimeout, DEFAULTS.connectTimeout);
-    this.handshakeTimeout = checkMs('handshakeTimeout', o.handshakeTimeout, DEFAULTS.handshakeTimeout);
-    this.maxBackoff = checkMs('maxBackoff', o.maxBackoff, DEFAULTS.maxBackoff);
-    this.backOffUnreachable = checkBoolean('backOffUnreachable', o.backOffUnreachable);
-    this.probes = checkCount('probes', o.probes, DEFAULTS.probes);
-    this.#random = checkFunction('random', o.random, Math.random);
-    this.#now = checkFunction('now', o.now, () => performance.now());
-    this.#connect = checkFunction('connect', o.connect, defaultConnect);
-    this.#lookup = checkFunction('lookup', o.lookup, defaultLookup);
+    const o = V.readOptions(options, 'Rover: options', ROVER_KEYS);
+    this.ROVING_INTERVAL = V.validateMs(o.ROVING_INTERVAL, 'options.ROVING_INTERVAL', DEFAULTS.ROVING_INTERVAL);
+    this.connectTimeout = V.validateMs(o.connectTimeout, 'options.connectTimeout', DEFAULTS.connectTimeout);
+    this.handshakeTimeout = V.validateMs(o.handshakeTimeout, 'options.handshakeTimeout', DEFAULTS.handshakeTimeout);
+    this.maxBackoff = V.validateMs(o.maxBackoff, 'options.maxBackoff', DEFAULTS.maxBackoff);
+    this.backOffUnreachable = V.validateBoolean(o.backOffUnreachable, 'options.backOffUnreachable');
+    this.probes = validateProbes(o.probes, 'options.probes', DEFAULTS.probes);
+    this.#random = V.validateFunction(o.random, 'options.random', Math.random);
+    this.#now = V.validateFunction(o.now, 'options.now', () => performance.now());
+    this.#connect = V.validateFunction(o.connect, 'options.connect', defaultConnect);
+    this.#lookup = V.validateFunction(o.lookup, 'options.lookup', defaultLookup);
 
     // As in the original: the known servers, { id: { host, port } }, a plain
     // object read afresh at every tick (code that writes to it directly is
@@ -119,7 +112,7 @@ class Rover extends EventEmitter {
     /** @type {NodeJS.Timeout | null} */
     this.intervalId = null;
 
-    for (const [id, server] of serverEntries(o.servers)) this.addServer(id, server);
+    for (const [id, server] of V.validateServers(o.servers, 'options.servers')) this.addServer(id, server);
   }
 
   /** Whether the interval timer is running (false after stop() or clearInterval(rover.intervalId)). */
@@ -148,8 +141,8 @@ class Rover extends EventEmitter {
    * @param {string | number} id @param {unknown} server `{ host, port }` (checked: a missing host is 'localhost')
    */
   addServer(id, server) {
-    const key = checkId(id);
-    const { host, port } = checkServer(key, server);
+    const key = V.validateServerId(id);
+    const { host, port } = V.validateServerAddress(server, key);
     const old = this.#table.get(key);
     if (old !== undefined && this.servers[key] === old.source) {
       if (old.host === host && old.port === port) return this; // same address: keeps its state
@@ -163,7 +156,7 @@ class Rover extends EventEmitter {
 
   /** Forgets a server and silently abandons the attempt to it in progress. @param {string | number} id */
   dropServer(id) {
-    const key = checkId(id);
+    const key = V.validateServerId(id);
     delete this.servers[key];
     this.#table.delete(key)?.attempt?.abort();
     return this;
@@ -215,7 +208,7 @@ class Rover extends EventEmitter {
     const servers = this.servers;
     const ids = Object.keys(servers);
     if (ids.length === 0) {
-      this.emit('error', codedError('ERR_CALLOSUM_NO_SERVERS', 'the rover knows no Callosum server to connect to'));
+      this.emit('error', errors.ERR_CALLOSUM_NO_SERVERS());
       return undefined;
     }
     this.#table.forgetRemoved(servers, ids.length);
@@ -250,24 +243,20 @@ class Rover extends EventEmitter {
   #settled(attempt, outcome) {
     this.#attempts.delete(attempt);
     if (outcome.kind === 'aborted') return;
-    const { entry } = attempt;
+    const { entry, server } = attempt;
     const serverId = entry.id;
-    const server = entry.address();
     if (outcome.kind === 'unreachable') {
       // Retried whenever picked again; with backOffUnreachable skipped for a while.
       const backOff = this.backOffUnreachable
         ? { interval: this.ROVING_INTERVAL, max: this.maxBackoff, now: this.#now() }
         : null;
       this.#table.failed(entry, backOff);
-      if (channels.roverUnreachable.hasSubscribers)
+      if (channels.roverUnreachable.hasSubscribers) {
         channels.roverUnreachable.publish({ rover: this, serverId, server });
+      }
       this.emit('unreachable', serverId, server);
     } else if (outcome.kind === 'failed') {
-      const error = codedError(
-        outcome.code,
-        `${outcome.message} (server ${JSON.stringify(serverId)} at ${entry.host}:${entry.port})`,
-        { serverId, server, ...outcome.extra },
-      );
+      const { error } = outcome;
       if (channels.roverHandshakeError.hasSubscribers) {
         channels.roverHandshakeError.publish({ rover: this, serverId, server, error });
       }

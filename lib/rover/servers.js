@@ -7,7 +7,7 @@
 // Rover, the original's public property, read afresh at every tick (code
 // that writes to it directly is heard); this table follows it, keyed by id.
 
-const { checkServer } = require('./options.js');
+const { validateServerAddress } = require('../validators.js');
 
 /** @typedef {{ host: string, port: number }} ServerAddress */
 
@@ -54,7 +54,7 @@ class ServerTable {
   entryFor(id, server) {
     const known = this.#entries.get(id);
     if (known !== undefined && known.source === server) return known;
-    const address = checkServer(id, server);
+    const address = validateServerAddress(server, id);
     if (known !== undefined && known.host === address.host && known.port === address.port) {
       known.source = server; // the same server under a new object
       return known;
