@@ -828,3 +828,171 @@ describe('parseSlotLine (the rules, without sockets)', () => {
     assert.equal(parseSlotLine(Buffer.from('1\r\r')).reason, 'not-digits');
   });
 });
+
+describe('one attempt per server at a time (issue 18: DNS lookups cannot pile up)', () => {
+  // A resolver that never answers until told to: what a black-holed DNS
+  // server looks like from here (the real dns.lookup would hold a libuv
+  // thread that connectTimeout cannot free).
+  function stuckResolver() {
+    const calls = [];
+    const lookup = (hostname, options, callback) => calls.push({ hostname, options, callback });
+    return { calls, lookup };
+  }
+
+  test('a lookup that never answers: one lookup per server, however many ticks; freed when it answers', async () => {
+    const resolver = stuckResolver();
+    let ticks = 0;
+    const random = () => {
+      ticks += 1;
+      return (ticks % 2) / 2; // 'a', 'b' in turn
+    };
+    const { rover, events } = recordingRover(
+      { a: { host: 'a.stuck.test', port: 1 }, b: { host: 'b.stuck.test', port: 2 } },
+      { ROVING_INTERVAL: 5, connectTimeout: 20, lookup: resolver.lookup, random },
+    );
+    try {
+      rover.start();
+      await delay(300); // about 60 ticks, 15 connect time-outs' worth
+      assert.ok(ticks >= 20, `only ${ticks} ticks`);
+      assert.deepEqual(resolver.calls.map((c) => c.hostname).sort(), ['a.stuck.test', 'b.stuck.test']);
+      // Each attempt timed out once (unreachable), then its server waited for its lookup.
+      assert.deepEqual(events.map((e) => e.slice(0, 2)).sort(), [
+        ['unreachable', 'a'],
+        ['unreachable', 'b'],
+      ]);
+      assert.equal(rover.pending, 0);
+      rover.stop();
+      // The lookups answer (late, after their sockets were destroyed): nothing is reported,
+      // and the servers can be tried again.
+      for (const { options, callback } of resolver.calls) {
+        if (options.all) callback(null, [{ address: HOST, family: 4 }]);
+        else callback(null, HOST, 4);
+      }
+      await delay(20);
+      assert.equal(events.length, 2);
+      const tried = rover.connect();
+      assert.ok(tried === 'a' || tried === 'b');
+      assert.equal(resolver.calls.length, 3);
+      assert.equal(resolver.calls[2].hostname, `${tried}.stuck.test`);
+    } finally {
+      rover.stop();
+    }
+  });
+
+  test('a lookup that fails is unreachable and frees the server at once', async () => {
+    const seen = [];
+    const lookup = (hostname, _options, callback) => {
+      seen.push(hostname);
+      const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+      setImmediate(callback, error);
+    };
+    const { rover, events } = recordingRover({ gone: { host: 'gone.test', port: 1 } }, { lookup });
+    for (let i = 0; i < 3; i++) {
+      const got = waitFor(rover, 'unreachable');
+      assert.equal(rover.connect(), 'gone');
+      await got;
+    }
+    assert.deepEqual(seen, ['gone.test', 'gone.test', 'gone.test']);
+    assert.equal(events.length, 3);
+    assert.equal(rover.serverState('gone').failures, 3);
+  });
+
+  test('a slow lookup that answers: the connection is made, and no second attempt meanwhile', async () => {
+    const server = new CallosumServer();
+    await server.listen();
+    const calls = [];
+    const lookup = (hostname, options, callback) => {
+      calls.push(hostname);
+      setTimeout(() => (options.all ? callback(null, [{ address: HOST, family: 4 }]) : callback(null, HOST, 4)), 80);
+    };
+    const { rover, events } = recordingRover({ s: { host: 'slow.test', port: server.port } }, { lookup });
+    try {
+      assert.equal(rover.connect(), 's');
+      for (let i = 0; i < 5; i++)
+        assert.equal(rover.connect(), undefined, 'a second attempt while the first is in flight');
+      assert.equal(rover.pending, 1);
+      const [slot, socket] = await waitFor(rover, 'connection');
+      assert.equal(slot, 0);
+      assert.equal(socket.remotePort, server.port);
+      socket.destroy();
+      assert.deepEqual(calls, ['slow.test']);
+      assert.equal(events.length, 1);
+      assert.equal(rover.connect(), 's', 'free again once the attempt has settled');
+      await waitFor(rover, 'connection').then(([, s]) => s.destroy());
+    } finally {
+      rover.stop();
+      await server.close();
+    }
+  });
+
+  test('a server that accepts and never answers is not tried again until its handshake times out (skipped, not unreachable)', async () => {
+    const srv = await rawServer(() => {}); // never sends a line
+    const { rover, events } = recordingRover({ s: srv.address }, { ROVING_INTERVAL: 10, handshakeTimeout: 150 });
+    try {
+      rover.start();
+      await delay(100); // ten ticks
+      assert.equal(srv.sockets.length, 1);
+      assert.equal(rover.pending, 1);
+      assert.deepEqual(events, [], 'a tick that found the attempt in flight reported something');
+      await until(() => srv.sockets.length >= 2, 3000, 'a second attempt after the time-out');
+      assert.equal(events[0][0], 'error');
+      assert.equal(events[0][1].code, 'ERR_CALLOSUM_HANDSHAKE_TIMEOUT');
+      assert.equal(events.filter((e) => e[0] === 'unreachable').length, 0);
+    } finally {
+      rover.stop();
+      await srv.close();
+    }
+  });
+
+  test('an IP address is connected to without a lookup', async () => {
+    const server = new CallosumServer();
+    await server.listen();
+    let lookups = 0;
+    const { rover } = recordingRover({ s: server.address }, { lookup: () => lookups++ });
+    try {
+      const got = waitFor(rover, 'connection');
+      rover.connect();
+      (await got)[1].destroy();
+      assert.equal(lookups, 0);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('injected connect', () => {
+  test('connect({ host, port, lookup }) makes the socket; a connect that throws counts as unreachable', async () => {
+    const server = new CallosumServer();
+    await server.listen();
+    const calls = [];
+    const connect = (options) => {
+      calls.push(options);
+      if (options.port === 1) throw new Error('no route');
+      return net.connect(options);
+    };
+    const { rover, events } = recordingRover(
+      { s: server.address, bad: { host: HOST, port: 1 } },
+      { connect, random: () => 0 },
+    );
+    try {
+      const got = waitFor(rover, 'connection');
+      assert.equal(rover.connect(), 's');
+      const [slot, socket] = await got;
+      assert.equal(slot, 0);
+      socket.destroy();
+      assert.equal(calls.length, 1);
+      assert.deepEqual(Object.keys(calls[0]).sort(), ['host', 'lookup', 'port']);
+      assert.equal(calls[0].host, HOST);
+      assert.equal(calls[0].port, server.port);
+      assert.equal(typeof calls[0].lookup, 'function');
+      rover.dropServer('s');
+      assert.equal(rover.connect(), 'bad');
+      assert.deepEqual(events.at(-1), ['unreachable', 'bad', { host: HOST, port: 1 }]);
+      assert.equal(rover.pending, 0);
+      assert.equal(rover.serverState('bad').failures, 1);
+    } finally {
+      rover.stop();
+      await server.close();
+    }
+  });
+});
