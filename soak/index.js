@@ -3,7 +3,8 @@
 // npm run soak [-- --seconds 300 --seed 42 ...]: a chaos soak of the pool.
 // Real Callosum servers on loopback (soak/chaos-server.js) that reset,
 // half-close, close, stall, die and come back, and send bad, split and
-// trailing slot lines on a seeded schedule (soak/chaos.js); many clients on
+// trailing slot lines, and flood idle connections or send them bursts below
+// the pools' bound on held bytes, on a seeded schedule (soak/chaos.js); many clients on
 // rove() under a request load through getConnection and acquire, with misuse
 // (soak/load.js, soak/misuse.js); invariants checked all along
 // (soak/invariants.js); a summary at the end (soak/report.js). Exits 1 on any
