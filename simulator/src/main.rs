@@ -75,6 +75,13 @@ fn all(args: impl Iterator<Item = String>) {
     println!();
     report::virtual_time::tune(&o);
     println!();
+    report::virtual_time::adaptive(&o);
+    println!();
+    report::virtual_time::adaptive_tune(&report::virtual_time::Opts {
+        seeds: 2,
+        ..o.clone()
+    });
+    println!();
     report::virtual_time::scale(&o);
     println!(
         "\nall: {:.0} s, load average at the end: {}",

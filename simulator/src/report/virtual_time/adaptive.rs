@@ -167,6 +167,7 @@ pub fn adaptive(o: &Opts) {
         match sc {
             Scenario::Slowdown => slowdown_table(&seeds, &get),
             Scenario::Join => join_table(&seeds, &get),
+            Scenario::Half | Scenario::Quarter => slow_share_table(sc, &seeds, &get),
             _ => {}
         }
         println!();
@@ -216,6 +217,23 @@ fn slowdown_table<'a>(seeds: &[u64], get: &Get<'a>) {
                 per_seed(seeds, |s| opt_secs(g(s).back_secs)),
             );
         }
+    }
+}
+
+fn slow_share_table<'a>(sc: Scenario, seeds: &[u64], get: &Get<'a>) {
+    println!(
+        "\nThe slow servers' share of the requests sent, over their share of the capacity (1: in proportion to speed; seeds as above):\n"
+    );
+    println!("| balancer | 80% | 95% |\n|---|---|---|");
+    for (k, (name, _)) in CONTENDERS.iter().enumerate() {
+        print!("| {name} |");
+        for load in SEED_LOADS {
+            print!(
+                " {} |",
+                per_seed(seeds, |s| format!("{:.2}", get(sc, k, load, s).slow_share))
+            );
+        }
+        println!();
     }
 }
 

@@ -111,6 +111,10 @@ pub struct Outcome {
     pub fill_req_secs: Option<f64>,
     /// Join: the same for their pooled connections (Callosum only).
     pub fill_conn_secs: Option<f64>,
+    /// Half and quarter: the slow servers' share of the requests sent over
+    /// the window, over their share of the fleet's capacity (1: in
+    /// proportion to speed).
+    pub slow_share: f64,
     pub events: u64,
 }
 
@@ -216,7 +220,19 @@ pub fn run(o: &Opts, sc: Scenario, cfg: VtConfig) -> Outcome {
             out.p99_steady_ms = out.p99_ms;
         }
         _ => {
+            let before = sim.sent();
             sim.run_until(secs(w + m));
+            let d = delta(&sim.sent(), &before);
+            let speeds = sim.speeds();
+            let slow = |v: &[f64]| -> f64 {
+                v.iter()
+                    .zip(&speeds)
+                    .filter(|(_, &sp)| sp < 1.0)
+                    .map(|(x, _)| x)
+                    .sum::<f64>()
+                    / v.iter().sum::<f64>()
+            };
+            out.slow_share = slow(&d) / slow(&speeds);
             out.p50_ms = p(&sim, 0.5);
             out.p99_ms = p(&sim, 0.99);
             out.p99_steady_ms = out.p99_ms;
