@@ -97,9 +97,14 @@ pub struct VtConfig {
     pub slow_speed: f64,
     pub balancer: Balancer,
     pub slot_policy: SlotPolicy,
-    /// Servers a rover probes per tick, offering the pool the lowest slot of
-    /// them (1: the JavaScript rover).
+    /// Distinct servers a rover probes per tick (1: the JavaScript rover's
+    /// default), offering the pool the one it ranks lowest, or with
+    /// `offer_every_probe` each of them.
     pub probes: u32,
+    /// With several probes, offer the pool every connection in turn (the
+    /// JavaScript rover's `probes`: it keeps what it would keep) instead of
+    /// only the one it ranks lowest.
+    pub offer_every_probe: bool,
     /// Lend uniformly among idle connections with the same lowest slot
     /// (instead of the pool's own order among them, the lowest handle).
     pub fair_ties: bool,
@@ -140,6 +145,7 @@ impl VtConfig {
             balancer: Balancer::Callosum,
             slot_policy: SlotPolicy::Lowest,
             probes: 1,
+            offer_every_probe: false,
             fair_ties: false,
             ewma_decay: Duration::from_secs(10),
             ewma_default: Duration::from_millis(30),

@@ -64,8 +64,14 @@ impl Sim {
             let Some((slot, announced)) = self.connect(c, server) else {
                 continue;
             };
-            // Several probes: keep the one the pool ranks lowest (its
-            // announced slot, or adaptive, its effective slot), close the rest.
+            if self.cfg.offer_every_probe {
+                // The JavaScript rover: every connection is offered as it
+                // comes; the pool keeps what it would keep.
+                self.offer(c, server, slot, announced);
+                continue;
+            }
+            // Otherwise keep the probe the pool ranks lowest (its announced
+            // slot, or adaptive, its effective slot), close the rest.
             let rank = self.rank(c, server, announced);
             match best {
                 Some((r, _, _, _)) if r <= rank => {
@@ -79,9 +85,15 @@ impl Sim {
                 }
             }
         }
-        let Some((_, announced, server, slot)) = best else {
-            return;
-        };
+        if let Some((_, announced, server, slot)) = best {
+            self.offer(c, server, slot, announced);
+        }
+    }
+
+    /// Offers client `c`'s pool a new connection to `server` (allocated
+    /// `slot`, `announced`): kept (a waiting request takes it at once),
+    /// displacing perhaps, or refused and closed.
+    fn offer(&mut self, c: usize, server: usize, slot: u32, announced: u64) {
         let lease = !self.clients[c].waiting.is_empty();
         let pool = &mut self.clients[c].pool;
         let offer = if self.cfg.adaptive.is_some() {

@@ -283,3 +283,20 @@ fn a_tick_with_two_probes_connects_twice() {
     );
     assert_eq!(two.counters.connects, 2 * one.counters.connects);
 }
+
+#[test]
+fn every_probe_offered_fills_pools_twice_as_fast_as_the_best_one_only() {
+    // After one tick (RI 100 ms, first ticks spread over the first 100 ms),
+    // empty pools keep one connection a tick, or two when both probes are
+    // offered (the JavaScript rover with probes: 2).
+    let pooled = |every: bool| {
+        let mut c = adaptive(2, 4);
+        c.offer_every_probe = every;
+        let mut sim = Sim::new(c, 10, 100);
+        sim.run_until(Duration::from_millis(100));
+        sim.check();
+        sim.pooled().iter().sum::<i64>()
+    };
+    assert_eq!(pooled(false), 100);
+    assert_eq!(pooled(true), 200);
+}

@@ -25,6 +25,7 @@ fn adaptive_probes(c: &mut VtConfig, probes: u32) {
     c.adaptive = Some(AdaptiveConfig::default());
     c.sample_every = SAMPLE_EVERY;
     c.probes = probes;
+    c.offer_every_probe = true;
 }
 
 pub const CONTENDERS: [Contender; 8] = [

@@ -75,6 +75,7 @@ pub fn adaptive_tune(o: &Opts) {
                 let mut c = sc.config(o, load, seed);
                 c.balancer = Balancer::Callosum;
                 c.probes = p;
+                c.offer_every_probe = true;
                 c.sample_every = SAMPLE_EVERY;
                 let mut a = AdaptiveConfig::default();
                 (VARIANTS[v].1)(&mut c, &mut a);
