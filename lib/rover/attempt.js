@@ -5,11 +5,13 @@
 // its events. The socket's listeners are bound once, when the attempt is
 // made, and removed in one place (#settle), whatever the outcome.
 //
-// An attempt stays "in flight" for its server (`entry.attempt`) until it has
-// settled AND the DNS lookup it started, if any, has answered: the lookup
-// runs in libuv's threadpool, where `connectTimeout` cannot cancel it, so the
-// rover counts it itself (#lookup wraps the resolver that the socket calls).
+// An attempt to a host name holds its server (`entry.resolving`) from its
+// start until its DNS lookup has answered, even if the attempt has ended by
+// then: the lookup runs in libuv's threadpool, where `connectTimeout` cannot
+// cancel it, so the rover counts it itself (#lookup wraps the resolver the
+// socket calls) and starts no other attempt to that server meanwhile.
 
+const net = require('node:net');
 const { errors } = require('../errors.js');
 const { parseSlotLine } = require('./slot-line.js');
 
@@ -46,6 +48,8 @@ class Attempt {
   #settled = false;
   /** Lookups started by the socket and not answered yet. */
   #lookups = 0;
+  /** Whether a lookup has answered. */
+  #resolved = false;
   /** @type {Buffer | null} the slot line's bytes so far */
   #buffered = null;
 
@@ -73,7 +77,8 @@ class Attempt {
   /** Connects; the outcome comes later (or at once, as 'unreachable', if `connect` throws). */
   start() {
     const { entry } = this;
-    this.entry.attempt = this;
+    // A host name: the socket is about to look it up (an IP address needs no lookup).
+    if (net.isIP(entry.host) === 0 && entry.resolving === null) entry.resolving = this;
     this.#timer = setTimeout(() => this.#onConnectTimeout(), this.#options.connectTimeout);
     try {
       const socket = this.#options.connect({ host: entry.host, port: entry.port, lookup: this.#lookup });
@@ -109,9 +114,12 @@ class Attempt {
     this.#options.settled(this, outcome);
   }
 
-  // The server is free for another attempt once this one has settled and no lookup of its is out.
+  // The server is free for another attempt once no lookup of this one is out: one has answered, or
+  // the attempt ended without starting one.
   #release() {
-    if (this.#settled && this.#lookups === 0 && this.entry.attempt === this) this.entry.attempt = null;
+    if (this.entry.resolving === this && this.#lookups === 0 && (this.#resolved || this.#settled)) {
+      this.entry.resolving = null;
+    }
   }
 
   /**
@@ -127,6 +135,7 @@ class Attempt {
       if (answered) return;
       answered = true;
       this.#lookups -= 1;
+      this.#resolved = true;
       this.#release();
       callback(...args);
     };

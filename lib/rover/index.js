@@ -5,14 +5,14 @@
 // 'connection' (slot, socket). A drop-in for the original
 // `callosum-client-tcp-rover` (its options, its `servers`, `intervalId`,
 // `start()` and events behave as there), with additions: stop(), time-outs,
-// coded errors, opt-in back-off, probes, one attempt per server at a time.
+// coded errors, opt-in back-off, probes, one DNS lookup per server at a time.
 //
 // The rules it follows, and where it differs from the original and why, are
 // in docs/rover.md; the Rust fleet simulator (simulator/src/rover.rs) follows
 // the same rules: change both or neither.
 //
 // The files: this one (the class: options, ticks, events), servers.js (what
-// the rover knows of each server: back-off, the attempt in flight; the pick),
+// the rover knows of each server: back-off, the lookup in flight; the pick),
 // attempt.js (one connection attempt), slot-line.js (the slot-line parser),
 // options.js (the checks lib/validators.js does not have yet). Argument
 // checks are lib/validators.js's, error messages lib/errors.js's.
@@ -154,11 +154,15 @@ class Rover extends EventEmitter {
     return this;
   }
 
-  /** Forgets a server and silently abandons the attempt to it in progress. @param {string | number} id */
+  /** Forgets a server and silently abandons the attempts to it in progress. @param {string | number} id */
   dropServer(id) {
     const key = V.validateServerId(id);
     delete this.servers[key];
-    this.#table.delete(key)?.attempt?.abort();
+    const entry = this.#table.delete(key);
+    if (entry === undefined) return this;
+    for (const attempt of this.#attempts) {
+      if (attempt.entry === entry) attempt.abort();
+    }
     return this;
   }
 
@@ -198,7 +202,7 @@ class Rover extends EventEmitter {
 
   /**
    * One tick: picks `probes` distinct known servers at random and starts an
-   * attempt to each, except to a server with an attempt still in flight.
+   * attempt to each, except to a server whose DNS lookup is still out.
    * Called by the timer; public as in the original (reserved for internal
    * use). Returns the id of the first server an attempt was started to, or
    * undefined when none was.
@@ -223,8 +227,8 @@ class Rover extends EventEmitter {
         this.emit('error', error);
         continue;
       }
-      // One attempt, hence one DNS lookup, per server at a time (docs/rover.md).
-      if (entry.attempt !== null) continue;
+      // One DNS lookup per server at a time: a lookup cannot be cancelled (docs/rover.md).
+      if (entry.resolving !== null) continue;
       first ??= id;
       const attempt = new Attempt(entry, {
         connect: this.#connect,

@@ -1,9 +1,9 @@
 'use strict';
 
 // What the rover knows of each server: its checked address, its failures in
-// a row and when it may be picked again (the back-off), and the attempt in
-// flight to it (at most one: docs/rover.md, "One attempt per server"). Also
-// the pick of a tick. `rover.servers` itself stays a plain object on the
+// a row and when it may be picked again (the back-off), and the attempt whose
+// DNS lookup is still out (at most one: docs/rover.md, "One DNS lookup per
+// server at a time"). Also the pick of a tick. `rover.servers` itself stays a plain object on the
 // Rover, the original's public property, read afresh at every tick (code
 // that writes to it directly is heard); this table follows it, keyed by id.
 
@@ -28,11 +28,12 @@ class ServerEntry {
     /** When it may be picked again, on the rover's `now` clock; 0: at once. */
     this.retryAt = 0;
     /**
-     * The attempt to it still in flight: until its socket settles and its DNS
-     * lookup, if any, has answered. A tick starts none while there is one.
+     * The attempt to it whose DNS lookup is still out (a host name only), from
+     * the attempt's start until the lookup has answered, even after the
+     * attempt itself has ended. A tick starts no attempt while there is one.
      * @type {import('./attempt.js').Attempt | null}
      */
-    this.attempt = null;
+    this.resolving = null;
   }
 
   /** @returns {ServerAddress} a fresh copy, as events carry it */
