@@ -932,7 +932,7 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
   test('a host name that resolves at once: attempts overlap too (only the lookup is one at a time)', async () => {
     const srv = await rawServer(() => {}); // never sends a line
     let lookups = 0;
-    const lookup = (hostname, options, callback) => {
+    const lookup = (_hostname, options, callback) => {
       lookups += 1;
       setImmediate(() => (options.all ? callback(null, [{ address: HOST, family: 4 }]) : callback(null, HOST, 4)));
     };
