@@ -10,19 +10,10 @@ const net = require('node:net');
 const CallosumClient = require('..');
 const { Rover } = CallosumClient;
 const { CallosumServer } = require('./fixtures/callosum-server.js');
+const { waitFor, delay } = require('./helpers.js');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond, ms, what) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-test('require(...).Rover is lib/rover.js', () => {
-  assert.equal(Rover, require('../lib/rover.js'));
+test('require(...).Rover is lib/rover/', () => {
+  assert.equal(Rover, require('../lib/rover/index.js'));
 });
 
 test('rove fills the pool with the lowest slots; close() stops the rover and frees every socket', async (t) => {
@@ -36,9 +27,9 @@ test('rove fills the pool with the lowest slots; close() stops the rover and fre
   t.after(() => client.close());
   assert.ok(rover instanceof Rover);
   assert.equal(rover.running, true);
-  await until(() => client.slotCount === 4, 5000, 'a full pool');
+  await waitFor(() => client.slotCount === 4, { timeout: 5000, what: 'a full pool' });
   // Later connections get slot 4 (the lowest free), refused: the pool keeps 0-3.
-  await until(() => server.accepted >= 8, 5000, 'more attempts');
+  await waitFor(() => server.accepted >= 8, { timeout: 5000, what: 'more attempts' });
   const leased = [];
   for (let s = client.getConnection(); s !== undefined; s = client.getConnection()) leased.push(s);
   assert.deepEqual(
@@ -49,9 +40,9 @@ test('rove fills the pool with the lowest slots; close() stops the rover and fre
 
   client.close();
   assert.equal(rover.running, false);
-  await until(() => server.connections === 0, 3000, 'every socket closed');
+  await waitFor(() => server.connections === 0, { timeout: 3000, what: 'every socket closed' });
   const accepted = server.accepted;
-  await sleep(100); // five intervals
+  await delay(100); // five intervals
   assert.equal(server.accepted, accepted, 'the rover still connects after close()');
   assert.deepEqual(errors, []);
 });
@@ -78,7 +69,10 @@ test("the rover's errors become the client's 'error' events; unreachable is forw
     },
     { ROVING_INTERVAL: 20 },
   );
-  await until(() => errors.length >= 1 && unreachable.length >= 1, 5000, 'an error and an unreachable');
+  await waitFor(() => errors.length >= 1 && unreachable.length >= 1, {
+    timeout: 5000,
+    what: 'an error and an unreachable',
+  });
   assert.equal(errors[0].code, 'ERR_CALLOSUM_BAD_SLOT_LINE');
   assert.deepEqual(unreachable[0], ['dead', { host: '127.0.0.1', port: deadPort }]);
   assert.equal(client.slotCount, 0);

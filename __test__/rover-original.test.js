@@ -18,7 +18,7 @@ const CallosumClient = require('..');
 const { Rover } = CallosumClient;
 const { CallosumServer } = require('./fixtures/callosum-server.js');
 
-const { until, delay, deadPort } = require('./helpers.js');
+const { waitFor, delay, deadPort } = require('./helpers.js');
 
 const HOST = '127.0.0.1';
 
@@ -53,7 +53,7 @@ test('start() attempts at once, then every ROVING_INTERVAL, retrying an unreacha
   rover.start();
   assert.equal(rover.pending, 1, 'the first attempt starts within start()');
   try {
-    await until(() => seen.length >= 5, 'five unreachable reports', 5000);
+    await waitFor(() => seen.length >= 5, { timeout: 5000, what: 'five unreachable reports' });
   } finally {
     clearInterval(rover.intervalId);
   }
@@ -89,11 +89,11 @@ test('every tick picks among all known servers, an unreachable one included, and
       r = 0; // 'dead', the first of two
       const before = events.length;
       assert.equal(rover.connect(), 'dead');
-      await until(() => events.length > before, 'the attempt to settle', 3000);
+      await waitFor(() => events.length > before, { timeout: 3000, what: 'the attempt to settle' });
       r = 0.99; // 'live'
       const mid = events.length;
       assert.equal(rover.connect(), 'live');
-      await until(() => events.length > mid, 'the attempt to settle', 3000);
+      await waitFor(() => events.length > mid, { timeout: 3000, what: 'the attempt to settle' });
     }
     assert.deepEqual(
       events.map((e) => e[0]),
@@ -123,7 +123,7 @@ test('clearInterval(rover.intervalId) stops the rover, as it stops the original;
   try {
     rover.start();
     assert.equal(rover.running, true);
-    await until(() => server.accepted >= 3, 'three connections', 3000);
+    await waitFor(() => server.accepted >= 3, { timeout: 3000, what: 'three connections' });
     clearInterval(rover.intervalId);
     assert.equal(rover.running, false);
     await delay(60); // an attempt started before the call may still land
@@ -132,7 +132,7 @@ test('clearInterval(rover.intervalId) stops the rover, as it stops the original;
     assert.equal(server.accepted, accepted, 'attempts went on after clearInterval(rover.intervalId)');
     rover.start();
     assert.equal(rover.running, true);
-    await until(() => server.accepted > accepted, 'a connection after start()', 3000);
+    await waitFor(() => server.accepted > accepted, { timeout: 3000, what: 'a connection after start()' });
   } finally {
     rover.stop();
     await server.close();

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const CallosumClient = require('..');
 const { Rover } = CallosumClient;
 const { CallosumServer } = require('./fixtures/callosum-server.js');
-const { until, delay, deadPort, rng } = require('./helpers.js');
+const { waitFor, delay, deadPort, rng } = require('./helpers.js');
 
 const HOST = '127.0.0.1';
 
@@ -48,7 +48,7 @@ async function tickByTick(rover, list, ticks, perTick) {
     const before = list.map((s) => s.accepted);
     const seen = got.length;
     const first = rover.connect();
-    await until(() => got.length >= seen + perTick, `${perTick} connections in tick ${t}`, 3000);
+    await waitFor(() => got.length >= seen + perTick, { timeout: 3000, what: `${perTick} connections in tick ${t}` });
     await delay(20); // time for an extra connection to show up, if there were one
     const hit = list.flatMap((s, i) => Array(s.accepted - before[i]).fill(i));
     rows.push(hit);
@@ -141,7 +141,7 @@ test('probes with back-off: the draws are among the servers not backing off', as
   try {
     for (let t = 0; t < 6; t++) {
       rover.connect();
-      await until(() => rover.pending === 0, 'the tick to settle', 3000);
+      await waitFor(() => rover.pending === 0, { timeout: 3000, what: 'the tick to settle' });
     }
     // Two dead servers: each unreachable once, then skipped; every later tick has one eligible server.
     assert.deepEqual(events.filter((e) => e !== 'connection').sort(), ['deadA', 'deadB']);
@@ -163,11 +163,14 @@ test('probes 3 offered to a pool of MAX_SLOTS 1: the pool keeps one and closes t
   rover.on('error', (e) => errors.push(e));
   try {
     rover.connect();
-    await until(() => f.list.every((s) => s.accepted === 1), 'a connection to each server', 3000);
+    await waitFor(() => f.list.every((s) => s.accepted === 1), { timeout: 3000, what: 'a connection to each server' });
     // Each server gave slot 0; the pool keeps the first offer and refuses two.
-    await until(() => client.counters().offersRefused === 2, 'two refusals', 3000);
+    await waitFor(() => client.counters().offersRefused === 2, { timeout: 3000, what: 'two refusals' });
     assert.equal(client.slotCount, 1);
-    await until(() => f.list.reduce((n, s) => n + s.connections, 0) === 1, 'the refused sockets closed', 3000);
+    await waitFor(() => f.list.reduce((n, s) => n + s.connections, 0) === 1, {
+      timeout: 3000,
+      what: 'the refused sockets closed',
+    });
     assert.deepEqual(errors, []);
   } finally {
     rover.stop();

@@ -1,6 +1,6 @@
 'use strict';
 
-// The rover (lib/rover.js): slot-line parsing over real sockets, time-outs,
+// The rover (lib/rover/): slot-line parsing over real sockets, time-outs,
 // back-off, server list, stop. Real sockets on 127.0.0.1 only; every wait is
 // bounded by a time-out that fails the test instead of hanging it.
 
@@ -11,14 +11,14 @@ const { EventEmitter, once } = require('node:events');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 
-const Rover = require('../lib/rover.js');
-const { delay, deadPort } = require('./helpers.js');
+const Rover = require('../lib/rover/index.js');
+const { waitFor, delay, deadPort } = require('./helpers.js');
 const { CallosumServer } = require('./fixtures/callosum-server.js');
 
 const HOST = '127.0.0.1';
 
 /** Resolves with the args of `event`, rejects on timeout. */
-function waitFor(emitter, event, ms = 3000) {
+function nextEvent(emitter, event, ms = 3000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       emitter.removeListener(event, on);
@@ -30,15 +30,6 @@ function waitFor(emitter, event, ms = 3000) {
     }
     emitter.once(event, on);
   });
-}
-
-/** Waits until `cond()` is true, polling; rejects on timeout. */
-async function until(cond, ms = 3000, what = 'condition') {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** `promise`, or a rejection after `ms` (the timer is cleared either way). */
@@ -234,7 +225,7 @@ describe('slot line parsing over real sockets', () => {
     rover.on('error', () => {});
     try {
       rover.connect();
-      await until(() => srv.sockets.length === 1, 3000, 'the connection');
+      await waitFor(() => srv.sockets.length === 1, { timeout: 3000, what: 'the connection' });
       await within(srv.sockets[0].closedPromise, 3000, 'socket left open');
       assert.equal(rover.pending, 0);
     } finally {
@@ -324,14 +315,14 @@ describe('slot line parsing over real sockets', () => {
     const srv = await rawServer((s) => s.end('6\r\nearly bytes'));
     const { rover } = recordingRover({ s: srv.address });
     try {
-      const got = waitFor(rover, 'connection');
+      const got = nextEvent(rover, 'connection');
       rover.connect();
       const [slot, socket] = await got;
       assert.equal(slot, 6);
       await delay(100); // the data and the FIN have arrived by now
       assert.notEqual(socket.readableFlowing, false, 'socket handed over explicitly paused');
       let text = '';
-      const ended = waitFor(socket, 'end');
+      const ended = nextEvent(socket, 'end');
       socket.on('data', (d) => (text += d));
       await ended;
       assert.equal(text, 'early bytes');
@@ -348,13 +339,13 @@ describe('slot line parsing over real sockets', () => {
     });
     const { rover } = recordingRover({ s: srv.address });
     try {
-      const got = waitFor(rover, 'connection');
+      const got = nextEvent(rover, 'connection');
       rover.connect();
       const [slot, socket] = await got;
       assert.equal(slot, 21);
       let text = '';
       socket.on('data', (d) => (text += d));
-      await waitFor(socket, 'end');
+      await nextEvent(socket, 'end');
       assert.equal(text, 'next');
     } finally {
       await srv.close();
@@ -483,25 +474,24 @@ describe('time-outs', () => {
       for (const f of fillers) f.destroy();
       child.kill('SIGKILL');
     });
-    const [chunk] = await waitFor(child.stdout, 'data', 5000);
+    const [chunk] = await nextEvent(child.stdout, 'data', 5000);
     const port = Number(String(chunk).trim());
     for (let i = 0; i < 8; i++) {
       const f = net.connect({ host: HOST, port });
       f.on('error', () => {});
       fillers.push(f);
     }
-    await until(
-      () => fillers.filter((f) => !f.connecting).length >= 1 && fillers.some((f) => f.connecting),
-      3000,
-      'a full accept queue',
-    );
+    await waitFor(() => fillers.filter((f) => !f.connecting).length >= 1 && fillers.some((f) => f.connecting), {
+      timeout: 3000,
+      what: 'a full accept queue',
+    });
     await delay(50);
 
     const { rover, events } = recordingRover(
       { stuck: { host: HOST, port } },
       { connectTimeout: 200, ROVING_INTERVAL: 5000, backOffUnreachable: true },
     );
-    const got = waitFor(rover, 'unreachable', 5000);
+    const got = nextEvent(rover, 'unreachable', 5000);
     assert.equal(rover.connect(), 'stuck');
     const [id, server] = await got;
     assert.equal(id, 'stuck');
@@ -517,7 +507,7 @@ describe('unreachable servers and back-off', () => {
   test('a refused connect emits unreachable (id, {host, port}), not error', async () => {
     const port = await deadPort();
     const { rover, events } = recordingRover({ dead: { host: HOST, port } });
-    const got = waitFor(rover, 'unreachable');
+    const got = nextEvent(rover, 'unreachable');
     rover.connect();
     const [id, server] = await got;
     assert.equal(id, 'dead');
@@ -535,7 +525,7 @@ describe('unreachable servers and back-off', () => {
     );
     const delays = [];
     for (let i = 0; i < 6; i++) {
-      const got = waitFor(rover, 'unreachable');
+      const got = nextEvent(rover, 'unreachable');
       assert.equal(rover.connect(), 'dead', `attempt ${i + 1}`);
       await got;
       const { failures, retryAt } = rover.serverState('dead');
@@ -558,7 +548,7 @@ describe('unreachable servers and back-off', () => {
       { ROVING_INTERVAL: 100, now: () => clock, backOffUnreachable: true },
     );
     for (let i = 0; i < 2; i++) {
-      const got = waitFor(rover, 'unreachable');
+      const got = nextEvent(rover, 'unreachable');
       rover.connect();
       await got;
       clock = rover.serverState('s').retryAt;
@@ -568,7 +558,7 @@ describe('unreachable servers and back-off', () => {
     const server = new CallosumServer();
     await server.listen(port);
     try {
-      const got = waitFor(rover, 'connection');
+      const got = nextEvent(rover, 'connection');
       assert.equal(rover.connect(), 's');
       const [slot, socket] = await got;
       assert.equal(slot, 0);
@@ -578,7 +568,7 @@ describe('unreachable servers and back-off', () => {
       await server.close();
     }
     // Dead again: the next back-off starts over at ROVING_INTERVAL.
-    const got = waitFor(rover, 'unreachable');
+    const got = nextEvent(rover, 'unreachable');
     rover.connect();
     await got;
     assert.equal(rover.serverState('s').failures, 1);
@@ -595,11 +585,11 @@ describe('unreachable servers and back-off', () => {
         { dead: { host: HOST, port }, live: live.address },
         { random: () => 0, now: () => clock, backOffUnreachable: true }, // random 0: the first eligible one
       );
-      const got = waitFor(rover, 'unreachable');
+      const got = nextEvent(rover, 'unreachable');
       assert.equal(rover.connect(), 'dead');
       await got;
       for (let i = 0; i < 3; i++) {
-        const c = waitFor(rover, 'connection');
+        const c = nextEvent(rover, 'connection');
         assert.equal(rover.connect(), 'live');
         (await c)[1].destroy();
       }
@@ -642,7 +632,7 @@ describe('unreachable servers and back-off', () => {
     rover.on('error', (e) => errors.push(e));
     rover.start();
     try {
-      await until(() => errors.length >= 2, 3000, 'two ticks');
+      await waitFor(() => errors.length >= 2, { timeout: 3000, what: 'two ticks' });
       for (const e of errors) assert.equal(e.code, 'ERR_CALLOSUM_NO_SERVERS');
     } finally {
       rover.stop();
@@ -660,12 +650,12 @@ describe('server list', () => {
       const { rover } = recordingRover({});
       rover.addServer('a', a.address);
       assert.deepEqual(rover.servers, { a: a.address });
-      let got = waitFor(rover, 'connection');
+      let got = nextEvent(rover, 'connection');
       assert.equal(rover.connect(), 'a');
       (await got)[1].destroy();
       rover.addServer('b', b.address).dropServer('a');
       assert.deepEqual(rover.servers, { b: b.address });
-      got = waitFor(rover, 'connection');
+      got = nextEvent(rover, 'connection');
       assert.equal(rover.connect(), 'b');
       const [, socket] = await got;
       assert.equal(socket.remotePort, b.port);
@@ -681,7 +671,7 @@ describe('server list', () => {
   test('re-adding a known id with the same address keeps its back-off; a new address resets it', async () => {
     const port = await deadPort();
     const { rover } = recordingRover({ s: { host: HOST, port } }, { backOffUnreachable: true });
-    const got = waitFor(rover, 'unreachable');
+    const got = nextEvent(rover, 'unreachable');
     rover.connect();
     await got;
     rover.addServer('s', { host: HOST, port });
@@ -695,7 +685,7 @@ describe('server list', () => {
     const { rover, events } = recordingRover({ s: srv.address }, { handshakeTimeout: 300 });
     try {
       rover.connect();
-      await until(() => srv.sockets.length === 1, 3000, 'the connection');
+      await waitFor(() => srv.sockets.length === 1, { timeout: 3000, what: 'the connection' });
       assert.equal(rover.pending, 1);
       rover.dropServer('s');
       assert.equal(rover.pending, 0);
@@ -719,7 +709,7 @@ describe('start and stop', () => {
       rover.start();
       rover.start();
       assert.equal(rover.running, true);
-      await until(() => events.length >= 3, 3000, 'three connections');
+      await waitFor(() => events.length >= 3, { timeout: 3000, what: 'three connections' });
       rover.stop();
       rover.stop();
       assert.equal(rover.running, false);
@@ -730,7 +720,7 @@ describe('start and stop', () => {
       for (const e of events) assert.equal(e[0], 'connection');
       // Restartable.
       rover.start();
-      await until(() => server.accepted > accepted, 3000, 'a connection after restart');
+      await waitFor(() => server.accepted > accepted, { timeout: 3000, what: 'a connection after restart' });
       rover.stop();
     } finally {
       rover.stop();
@@ -753,7 +743,7 @@ describe('start and stop', () => {
     const { rover, events } = recordingRover({ s: srv.address }, { ROVING_INTERVAL: 30, handshakeTimeout: 250 });
     try {
       rover.start();
-      await until(() => srv.sockets.length >= 2, 3000, 'two connections');
+      await waitFor(() => srv.sockets.length >= 2, { timeout: 3000, what: 'two connections' });
       rover.stop();
       assert.equal(rover.pending, 0);
       await within(Promise.all(srv.sockets.map((s) => s.closedPromise)), 3000, 'sockets not destroyed');
@@ -779,7 +769,7 @@ describe('start and stop', () => {
   test('the timer does not keep the process alive', async () => {
     // A child starts a rover against a server that refuses, never stops it,
     // and must exit by itself.
-    const rover = path.join(__dirname, '..', 'lib', 'rover.js');
+    const rover = path.join(__dirname, '..', 'lib', 'rover', 'index.js');
     const port = await deadPort();
     const child = spawn(
       process.execPath,
@@ -878,7 +868,7 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
     };
     const { rover, events } = recordingRover({ gone: { host: 'gone.test', port: 1 } }, { lookup });
     for (let i = 0; i < 3; i++) {
-      const got = waitFor(rover, 'unreachable');
+      const got = nextEvent(rover, 'unreachable');
       assert.equal(rover.connect(), 'gone');
       await got;
     }
@@ -901,14 +891,14 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
       for (let i = 0; i < 5; i++)
         assert.equal(rover.connect(), undefined, 'a second attempt while the first is in flight');
       assert.equal(rover.pending, 1);
-      const [slot, socket] = await waitFor(rover, 'connection');
+      const [slot, socket] = await nextEvent(rover, 'connection');
       assert.equal(slot, 0);
       assert.equal(socket.remotePort, server.port);
       socket.destroy();
       assert.deepEqual(calls, ['slow.test']);
       assert.equal(events.length, 1);
       assert.equal(rover.connect(), 's', 'free again once the attempt has settled');
-      await waitFor(rover, 'connection').then(([, s]) => s.destroy());
+      await nextEvent(rover, 'connection').then(([, s]) => s.destroy());
     } finally {
       rover.stop();
       await server.close();
@@ -920,7 +910,10 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
     const { rover, events } = recordingRover({ s: srv.address }, { ROVING_INTERVAL: 10, handshakeTimeout: 1000 });
     try {
       rover.start();
-      await until(() => srv.sockets.length >= 3, 3000, 'three connections while none has answered');
+      await waitFor(() => srv.sockets.length >= 3, {
+        timeout: 3000,
+        what: 'three connections while none has answered',
+      });
       assert.ok(rover.pending >= 3, `pending ${rover.pending}`);
       assert.deepEqual(events, []);
     } finally {
@@ -942,7 +935,10 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
     );
     try {
       rover.start();
-      await until(() => srv.sockets.length >= 3, 3000, 'three connections while none has answered');
+      await waitFor(() => srv.sockets.length >= 3, {
+        timeout: 3000,
+        what: 'three connections while none has answered',
+      });
       assert.ok(lookups >= 3, `${lookups} lookups`);
       assert.ok(rover.pending >= 3, `pending ${rover.pending}`);
       assert.deepEqual(events, []);
@@ -958,7 +954,7 @@ describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)
     let lookups = 0;
     const { rover } = recordingRover({ s: server.address }, { lookup: () => lookups++ });
     try {
-      const got = waitFor(rover, 'connection');
+      const got = nextEvent(rover, 'connection');
       rover.connect();
       (await got)[1].destroy();
       assert.equal(lookups, 0);
@@ -983,7 +979,7 @@ describe('injected connect', () => {
       { connect, random: () => 0 },
     );
     try {
-      const got = waitFor(rover, 'connection');
+      const got = nextEvent(rover, 'connection');
       assert.equal(rover.connect(), 's');
       const [slot, socket] = await got;
       assert.equal(slot, 0);
