@@ -84,11 +84,18 @@ test('rovers balance the connections within 10% of the mean, better than random,
     await sleep(400);
     counts = await quietCounts(servers, clients);
     const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
-    balanced = clients.every((c) => c.pool.slotCount === MAX_SLOTS) &&
-      counts.every((n) => Math.abs(n - mean) <= 0.1 * mean);
+    balanced =
+      clients.every((c) => c.pool.slotCount === MAX_SLOTS) && counts.every((n) => Math.abs(n - mean) <= 0.1 * mean);
   }
-  assert.deepEqual(clients.map((c) => c.pool.slotCount), Array(CLIENTS).fill(MAX_SLOTS), 'pools not full');
-  assert.equal(counts.reduce((a, b) => a + b, 0), total);
+  assert.deepEqual(
+    clients.map((c) => c.pool.slotCount),
+    Array(CLIENTS).fill(MAX_SLOTS),
+    'pools not full',
+  );
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    total,
+  );
   const mean = total / SERVERS;
   for (const n of counts) assert.ok(Math.abs(n - mean) <= 0.1 * mean, `counts ${counts} not within 10% of ${mean}`);
   const callosum = maxOverMean(counts);
@@ -113,9 +120,15 @@ test('rovers balance the connections within 10% of the mean, better than random,
     await c.connectRandom(rknown, MAX_SLOTS, rseed);
   }
   const rcounts = await quietCounts(rservers, randomClients, total);
-  assert.equal(rcounts.reduce((a, b) => a + b, 0), total);
+  assert.equal(
+    rcounts.reduce((a, b) => a + b, 0),
+    total,
+  );
   const random = maxOverMean(rcounts);
-  assert.ok(callosum < random, `callosum ${counts} (max/mean ${callosum.toFixed(2)}) not better than random ${rcounts} (${random.toFixed(2)})`);
+  assert.ok(
+    callosum < random,
+    `callosum ${counts} (max/mean ${callosum.toFixed(2)}) not better than random ${rcounts} (${random.toFixed(2)})`,
+  );
 
   // Kill one server: its connections are dropped by the pools and replaced
   // from the others; the rovers report it unreachable.
@@ -134,10 +147,23 @@ test('rovers balance the connections within 10% of the mean, better than random,
     survivors = await quietCounts(servers.slice(1), clients, total);
     replaced = clients.every((c) => c.pool.slotCount === MAX_SLOTS) && survivors.reduce((a, b) => a + b, 0) === total;
   }
-  assert.deepEqual(clients.map((c) => c.pool.slotCount), Array(CLIENTS).fill(MAX_SLOTS), 'killed connections not replaced');
-  assert.equal(survivors.reduce((a, b) => a + b, 0), total);
+  assert.deepEqual(
+    clients.map((c) => c.pool.slotCount),
+    Array(CLIENTS).fill(MAX_SLOTS),
+    'killed connections not replaced',
+  );
+  assert.equal(
+    survivors.reduce((a, b) => a + b, 0),
+    total,
+  );
   assert.equal(victim.connections, 0);
   assert.ok(clients.reduce((a, c) => a + c.unreachable, 0) > 0, 'no rover reported the dead server unreachable');
-  for (const c of clients) assert.deepEqual(c.errors.map((e) => e.code), []);
-  t.diagnostic(`callosum ${counts} (max/mean ${callosum.toFixed(2)}), random ${rcounts} (${random.toFixed(2)}), after kill ${survivors}`);
+  for (const c of clients)
+    assert.deepEqual(
+      c.errors.map((e) => e.code),
+      [],
+    );
+  t.diagnostic(
+    `callosum ${counts} (max/mean ${callosum.toFixed(2)}), random ${rcounts} (${random.toFixed(2)}), after kill ${survivors}`,
+  );
 });

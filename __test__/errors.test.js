@@ -16,7 +16,10 @@ const sorted = (list) => [...new Set(list)].sort();
 
 test("index.d.ts's ErrorCode lists exactly the registry's codes", () => {
   const dts = read('index.d.ts');
-  const block = dts.slice(dts.indexOf('export type ErrorCode ='), dts.indexOf(';', dts.indexOf('export type ErrorCode =')));
+  const block = dts.slice(
+    dts.indexOf('export type ErrorCode ='),
+    dts.indexOf(';', dts.indexOf('export type ErrorCode =')),
+  );
   const typed = [...block.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]);
   assert.deepEqual(sorted(typed), sorted(codes));
 });
@@ -31,8 +34,8 @@ test("README's error table lists exactly the registry's codes", () => {
 });
 
 test('every code the JavaScript and the Rust sources use is registered', () => {
-  const files = ['lib', 'src'].flatMap((dir) => fs.readdirSync(path.join(root, dir), { recursive: true })
-    .map((f) => `${dir}/${f}`))
+  const files = ['lib', 'src']
+    .flatMap((dir) => fs.readdirSync(path.join(root, dir), { recursive: true }).map((f) => `${dir}/${f}`))
     .filter((f) => /\.(js|rs)$/.test(f))
     .concat(['binding.js', 'index.js']);
   const used = [];

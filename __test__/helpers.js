@@ -1,10 +1,14 @@
 'use strict';
 
-// Shared test fixtures: real sockets, a loopback server, error capture.
+// The tests' shared helpers, one of each: real sockets, a client that collects
+// its errors, one loopback server, one way to wait for a condition, a seeded
+// random source. The fake socket (no I/O) is fixtures/fake-socket.js.
 
 const net = require('node:net');
 const { once } = require('node:events');
 const CallosumClient = require('..');
+
+const HOST = '127.0.0.1';
 
 // An unconnected but real net.Socket: enough for pool bookkeeping.
 function socket() {
@@ -19,57 +23,91 @@ function client(options) {
   return c;
 }
 
-// A loopback server and `count` client sockets connected to it. Returns the
-// client sockets, the server-side peers (same order) and a close function.
-async function loopback(count) {
-  const peers = [];
-  const server = net.createServer((peer) => {
-    peer.on('error', () => {});
-    peers.push(peer);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  const sockets = [];
-  for (let i = 0; i < count; i++) {
-    const s = net.connect(port, '127.0.0.1');
-    await once(s, 'connect');
-    sockets.push(s);
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until `predicate()` holds, polling every 2 ms on the event loop;
+ * rejects after `timeout` ms (default 2000) with an error naming `what`.
+ */
+async function waitFor(predicate, { timeout = 2000, what = 'a condition' } = {}) {
+  const end = Date.now() + timeout;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await delay(2);
   }
-  while (peers.length < count) await new Promise((r) => setImmediate(r));
-  // Pair each client socket with its peer by port.
-  const byPort = new Map(peers.map((p) => [p.remotePort, p]));
-  const ordered = sockets.map((s) => byPort.get(s.localPort));
+}
+
+/**
+ * The old spelling, `until(predicate, what, ms)`, kept only for the rover's
+ * test files until they move to `waitFor`; new code uses `waitFor`.
+ */
+function until(predicate, what, ms = 2000) {
+  return waitFor(predicate, { timeout: ms, what });
+}
+
+/**
+ * The one loopback server of the tests: listens on 127.0.0.1 (a free port),
+ * calls `onConnection(peer, index)` for each connection (index counts from
+ * 0), and records every server-side socket in `peers`, each with `gone` set
+ * once it closed. `options` go to net.createServer (e.g. allowHalfOpen).
+ * Returns { peers, port, address: { host, port }, close() }; close() destroys
+ * every peer and stops listening.
+ */
+async function server(onConnection = () => {}, options = {}) {
+  const peers = [];
+  const srv = net.createServer(options, (peer) => {
+    peer.on('error', () => {});
+    peer.gone = false;
+    peer.on('close', () => {
+      peer.gone = true;
+    });
+    peers.push(peer);
+    onConnection(peer, peers.length - 1);
+  });
+  srv.listen(0, HOST);
+  await once(srv, 'listening');
+  const { port } = srv.address();
   return {
-    sockets,
-    peers: ordered,
+    peers,
+    port,
+    address: { host: HOST, port },
     async close() {
-      for (const s of sockets) s.destroy();
       for (const p of peers) p.destroy();
-      await new Promise((r) => server.close(r));
+      await new Promise((r) => srv.close(r));
     },
   };
 }
 
-// Waits until `predicate()` holds, polling on the event loop (bounded).
-async function until(predicate, what, ms = 2000) {
-  const end = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
+/**
+ * A loopback server and `count` client sockets connected to it. Returns the
+ * client sockets, the server-side peers (same order) and a close function.
+ */
+async function loopback(count) {
+  const srv = await server();
+  const sockets = [];
+  for (let i = 0; i < count; i++) {
+    const s = net.connect(srv.port, HOST);
+    await once(s, 'connect');
+    sockets.push(s);
   }
+  await waitFor(() => srv.peers.length >= count, { what: `${count} accepted connections` });
+  // Pair each client socket with its peer by port.
+  const byPort = new Map(srv.peers.map((p) => [p.remotePort, p]));
+  return {
+    sockets,
+    peers: sockets.map((s) => byPort.get(s.localPort)),
+    async close() {
+      for (const s of sockets) s.destroy();
+      await srv.close();
+    },
+  };
 }
-
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A loopback port with nothing listening on it (connections are refused).
 async function deadPort() {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
+  const srv = await server();
+  await srv.close();
+  return srv.port;
 }
 
 // A small seeded generator (xorshift32): rand(n) in [0, n), so a failure
@@ -84,4 +122,4 @@ function rng(seed) {
   };
 }
 
-module.exports = { socket, client, loopback, until, delay, deadPort, rng, CallosumClient };
+module.exports = { socket, client, waitFor, until, delay, server, loopback, deadPort, rng, HOST, CallosumClient };

@@ -5,14 +5,27 @@
 // addon. These tests fail if what JavaScript uses and what Rust uses differ
 // anywhere: a probe block tagged by name at each index Rust writes, then a
 // round trip through every operation, each read and written at the indices
-// lib/native.js exports.
+// lib/native.js exports. Then many pools at once, and pools in worker threads:
+// each native pool is its own.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
+const path = require('node:path');
 const binding = require('../binding.js');
 const N = require('../lib/native.js');
+const { socket, client } = require('./helpers.js');
 
-const IO_INDICES = ['IO_SLOT', 'IO_LEASE', 'IO_HANDLE', 'IO_VICTIM', 'IO_VICTIM_SLOT', 'IO_VICTIM_LEASED', 'IO_REFUSE_FROM'];
+const root = path.join(__dirname, '..');
+
+const IO_INDICES = [
+  'IO_SLOT',
+  'IO_LEASE',
+  'IO_HANDLE',
+  'IO_VICTIM',
+  'IO_VICTIM_SLOT',
+  'IO_VICTIM_LEASED',
+  'IO_REFUSE_FROM',
+];
 const META_INDICES = ['META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_QUEUE'];
 const NOT_INDICES = ['IO_LEN', 'META_LEN', 'IO_BYTE_OFFSET', 'META_BYTE_OFFSET'];
 
@@ -42,12 +55,16 @@ test('every index JavaScript uses holds what Rust wrote there under that name', 
   for (const name of META_INDICES) assert.equal(meta[N[name]], tag(name), name);
   // Nothing else is tagged: no name is written at an index JavaScript skips.
   const tagged = new Set([...IO_INDICES.map((n) => N[n])]);
-  io.forEach((v, i) => { if (!tagged.has(i)) assert.equal(v, 0, `io[${i}]`); });
+  io.forEach((v, i) => {
+    if (!tagged.has(i)) assert.equal(v, 0, `io[${i}]`);
+  });
   const metaTagged = new Set(META_INDICES.map((n) => N[n]));
-  meta.forEach((v, i) => { if (!metaTagged.has(i)) assert.equal(v, 0, `meta[${i}]`); });
+  meta.forEach((v, i) => {
+    if (!metaTagged.has(i)) assert.equal(v, 0, `meta[${i}]`);
+  });
 });
 
-test('every index Rust exports is covered here, and lib/native.js exports the addon\'s values', () => {
+test("every index Rust exports is covered here, and lib/native.js exports the addon's values", () => {
   const layout = binding.layout();
   for (const name of Object.keys(layout)) {
     if (/^(IO|META)_/.test(name) && !NOT_INDICES.includes(name)) {
@@ -130,4 +147,61 @@ test('round trip: control[CONTROL_POOL] names the pool a call is for', () => {
   assert.deepEqual([a.pool.stats().slotCount, b.pool.stats().slotCount], [0, 2]);
   assert.equal(a.meta[N.META_SLOT_COUNT], 0);
   assert.equal(b.meta[N.META_SLOT_COUNT], 2);
+});
+
+test('many pools at once, collected and replaced, never see each other', async () => {
+  const v8 = require('node:v8');
+  const vm = require('node:vm');
+  v8.setFlagsFromString('--expose-gc');
+  const gc = global.gc ?? vm.runInNewContext('gc');
+  const make = (n) =>
+    Array.from({ length: n }, (_, i) => {
+      const c = client({ MAX_SLOTS: 2 });
+      c.newConnection(i, socket());
+      return c;
+    });
+  make(200); // garbage: their native pools are freed and their ids reused
+  await new Promise((r) => setImmediate(r));
+  gc();
+  await new Promise((r) => setImmediate(r));
+  const pools = make(50);
+  pools.forEach((c, i) => {
+    const s = c.getConnection();
+    assert.equal(s._slot, i);
+    assert.equal(c.getConnection(), undefined);
+    c.returnConnection(s);
+  });
+  for (const [i, c] of pools.entries()) {
+    assert.deepEqual([c.slotCount, c.stats().idle, c.stats().lowestSlot], [1, 1, i]);
+  }
+});
+
+test('the addon works in worker threads, each with its own pools', async () => {
+  const { Worker } = require('node:worker_threads');
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const C = require(${JSON.stringify(root)});
+    const net = require('node:net');
+    const c = new C({ MAX_SLOTS: 2 });
+    const a = new net.Socket(), b = new net.Socket();
+    c.newConnection(4, a); c.newConnection(1, b);
+    const s = c.getConnection();
+    c.returnConnection(s);
+    parentPort.postMessage([s === b, c.slotCount]);
+  `;
+  const results = await Promise.all(
+    [1, 2, 3].map(
+      () =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(code, { eval: true });
+          w.once('message', resolve);
+          w.once('error', reject);
+        }),
+    ),
+  );
+  assert.deepEqual(results, [
+    [true, 2],
+    [true, 2],
+    [true, 2],
+  ]);
 });

@@ -118,7 +118,11 @@ test('the client reports a poisoned pool once, then behaves as closed; its socke
 
   assert.equal(c.getConnection(), undefined);
   assert.equal(c.getConnection(), undefined);
-  assert.deepEqual(errors.map((e) => e.code), ['ERR_CALLOSUM_POISONED'], 'reported once');
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['ERR_CALLOSUM_POISONED'],
+    'reported once',
+  );
   assert.equal(c.closed, true);
   assert.equal(idle.destroyed, true, 'idle sockets destroyed, as close() does');
   const offered = new net.Socket();

@@ -8,7 +8,6 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { socket, client, rng } = require('./helpers.js');
 
-
 function run(seed, maxSlots, steps) {
   const rand = rng(seed);
   const c = client({ MAX_SLOTS: maxSlots });
@@ -128,7 +127,10 @@ function run(seed, maxSlots, steps) {
     const st = c.stats();
     const kept = keptEntries();
     assert.equal(c.errors.length, expectedErrors, `${ctx}: errors ${c.errors.map((x) => x.code)}`);
-    assert.ok(c.errors.every((x) => typeof x.code === 'string'), ctx);
+    assert.ok(
+      c.errors.every((x) => typeof x.code === 'string'),
+      ctx,
+    );
     assert.ok(c.slotCount <= maxSlots, `${ctx}: over MAX_SLOTS`);
     // Sockets destroyed by the test but not yet seen dead still hold slots.
     assert.equal(c.slotCount, kept.length, `${ctx}: slotCount`);
@@ -136,15 +138,22 @@ function run(seed, maxSlots, steps) {
     assert.equal(st.leased, kept.filter((e) => e.state === 'leased').length, `${ctx}: leased`);
     assert.equal(st.displaced, [...held.values()].filter((e) => e.state === 'displaced').length, `${ctx}: displaced`);
     for (const s of offered) {
-      assert.ok(held.has(s) || deadLent.has(s) || s.destroyed || s._destroyed,
-        `${ctx}: an offered socket is kept or destroyed`);
+      assert.ok(
+        held.has(s) || deadLent.has(s) || s.destroyed || s._destroyed,
+        `${ctx}: an offered socket is kept or destroyed`,
+      );
     }
   }
   return c;
 }
 
 test('randomized: 3 pools x 4,000 steps keep every invariant', () => {
-  for (const [seed, maxSlots] of [[1, 1], [7, 4], [42, 16]]) run(seed, maxSlots, 4000);
+  for (const [seed, maxSlots] of [
+    [1, 1],
+    [7, 4],
+    [42, 16],
+  ])
+    run(seed, maxSlots, 4000);
 });
 
 test('randomized: close in the middle of a run leaves nothing behind', () => {

@@ -1,6 +1,6 @@
 // A CommonJS TypeScript consumer: uses every public member of the package.
 import CallosumClient = require('callosum-client-tcp');
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { Socket, connect } from 'node:net';
 
 const options: CallosumClient.Options = { MAX_SLOTS: 10, maxWaiting: 5 };

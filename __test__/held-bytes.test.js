@@ -16,9 +16,11 @@ const { once } = require('node:events');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 
-const { client, loopback, until, delay } = require('./helpers.js');
+const { client, loopback, waitFor, delay } = require('./helpers.js');
 
-const gc = globalThis.gc ?? (v8.setFlagsFromString('--expose-gc'), vm.runInNewContext('gc'));
+// npm test passes --expose-gc; this also works when the file runs alone.
+v8.setFlagsFromString('--expose-gc');
+const gc = globalThis.gc ?? vm.runInNewContext('gc');
 
 /** The flooding server in a child process: { port, stats(), close() }. */
 async function floodServer(mode, options = {}) {
@@ -130,9 +132,9 @@ test('B9: bursts below the bound are held and reach the next user in order', asy
   const server = await floodServer('burst', { burst: 1000, every: 300, times: 3 });
   const pool = client({ MAX_SLOTS: 2, maxHeldBytes: 4096 });
   const rover = pool.rove({ b: { host: '127.0.0.1', port: server.port } }, { ROVING_INTERVAL: 60000 });
-  await until(() => pool.slotCount === 1, 'a kept socket', 3000);
+  await waitFor(() => pool.slotCount === 1, { timeout: 3000, what: 'a kept socket' });
   rover.stop();
-  await until(() => pool.stats().heldBytes === 3000, '3,000 bytes held', 3000);
+  await waitFor(() => pool.stats().heldBytes === 3000, { timeout: 3000, what: '3,000 bytes held' });
   const socket = pool.getConnection();
   assert.ok(socket !== undefined);
   assert.equal(pool.stats().heldBytes, 0);
@@ -142,7 +144,7 @@ test('B9: bursts below the bound are held and reach the next user in order', asy
     chunks.push(d);
     got += d.length;
   });
-  await until(() => got === 3000, 'the held bytes', 2000);
+  await waitFor(() => got === 3000, { timeout: 2000, what: 'the held bytes' });
   assert.equal(Buffer.concat(chunks).toString(), '1'.repeat(1000) + '2'.repeat(1000) + '3'.repeat(1000));
   assert.equal(pool.counters().droppedFlooded, 0);
   socket.destroy();
@@ -157,14 +159,17 @@ test('B9: an idle socket whose peer sends more than maxHeldBytes is dropped, its
   pool.newConnection(0, sockets[0]);
   pool.newConnection(1, sockets[1]);
   peers[0].write(Buffer.alloc(600, 0x61)); // held: below the bound
-  await until(() => pool.stats().heldBytes === 600, '600 bytes held', 2000);
+  await waitFor(() => pool.stats().heldBytes === 600, { timeout: 2000, what: '600 bytes held' });
   peers[0].write(Buffer.alloc(600, 0x62)); // 1,200 in all: past it
   const peerClosed = once(peers[0], 'close');
-  await until(() => pool.slotCount === 1, 'the flooded socket dropped', 2000);
+  await waitFor(() => pool.slotCount === 1, { timeout: 2000, what: 'the flooded socket dropped' });
   await peerClosed;
   assert.equal(sockets[0].destroyed, true);
   assert.equal(pool.stats().heldBytes, 0);
-  assert.deepEqual(seen.dropped.map((m) => [m.slot, m.reason, m.leased]), [[0, 'flooded', false]]);
+  assert.deepEqual(
+    seen.dropped.map((m) => [m.slot, m.reason, m.leased]),
+    [[0, 'flooded', false]],
+  );
   assert.equal(pool.counters().droppedFlooded, 1);
   assert.equal(pool.getConnection(), sockets[1]); // the other one is unaffected
   seen.stop();
@@ -178,12 +183,15 @@ test('B9: a socket returned with more unread bytes than maxHeldBytes is dropped 
   pool.newConnection(3, sockets[0]);
   const s = pool.getConnection();
   peers[0].write(Buffer.alloc(4096, 0x61)); // a reply the user never read
-  await until(() => s.readableLength === 4096, 'the unread reply', 2000);
+  await waitFor(() => s.readableLength === 4096, { timeout: 2000, what: 'the unread reply' });
   pool.returnConnection(s);
   assert.equal(s.destroyed, true);
   assert.equal(pool.slotCount, 0);
   assert.equal(pool.getConnection(), undefined);
-  assert.deepEqual(seen.dropped.map((m) => [m.slot, m.reason, m.leased]), [[3, 'flooded', false]]);
+  assert.deepEqual(
+    seen.dropped.map((m) => [m.slot, m.reason, m.leased]),
+    [[3, 'flooded', false]],
+  );
   assert.deepEqual(pool.counters().returns, 1);
   assert.deepEqual(pool.errors, []);
   seen.stop();
@@ -196,12 +204,15 @@ test('B9: an offered socket with more unread bytes than maxHeldBytes is refused,
   const seen = watchChannels(pool);
   pool.newConnection(5, sockets[0]);
   peers[1].write(Buffer.alloc(200, 0x61));
-  await until(() => sockets[1].readableLength === 200, 'unread bytes on the new socket', 2000);
+  await waitFor(() => sockets[1].readableLength === 200, { timeout: 2000, what: 'unread bytes on the new socket' });
   pool.newConnection(1, sockets[1]); // a lower slot would displace slot 5
   assert.equal(sockets[1].destroyed, true);
   assert.equal(sockets[0].destroyed, false);
   assert.equal(pool.stats().lowestSlot, 5);
-  assert.deepEqual(seen.refused.map((m) => [m.slot, m.reason]), [[1, 'flooded']]);
+  assert.deepEqual(
+    seen.refused.map((m) => [m.slot, m.reason]),
+    [[1, 'flooded']],
+  );
   assert.equal(pool.counters().offersRefused, 1);
   seen.stop();
   await close();
@@ -213,13 +224,18 @@ test('B9: maxHeldBytes 0 keeps no byte; bad values throw coded errors', async ()
   assert.equal(pool.stats().maxHeldBytes, 0);
   pool.newConnection(0, sockets[0]);
   peers[0].write('x');
-  await until(() => pool.slotCount === 0, 'dropped at the first byte', 2000);
+  await waitFor(() => pool.slotCount === 0, { timeout: 2000, what: 'dropped at the first byte' });
   assert.equal(pool.counters().droppedFlooded, 1);
   await close();
   const CallosumClient = require('..');
   assert.equal(new CallosumClient().stats().maxHeldBytes, 65536);
-  for (const [bad, code] of [[-1, 'ERR_OUT_OF_RANGE'], [1.5, 'ERR_OUT_OF_RANGE'], [Infinity, 'ERR_OUT_OF_RANGE'],
-    ['64', 'ERR_INVALID_ARG_TYPE'], [null, 'ERR_INVALID_ARG_TYPE']]) {
+  for (const [bad, code] of [
+    [-1, 'ERR_OUT_OF_RANGE'],
+    [1.5, 'ERR_OUT_OF_RANGE'],
+    [Infinity, 'ERR_OUT_OF_RANGE'],
+    ['64', 'ERR_INVALID_ARG_TYPE'],
+    [null, 'ERR_INVALID_ARG_TYPE'],
+  ]) {
     assert.throws(() => new CallosumClient({ maxHeldBytes: bad }), { code }, String(bad));
   }
 });

@@ -1,19 +1,114 @@
 'use strict';
 
-// Issue 14: counters, diagnostics_channel events, graceful close.
+// What a pool shows of itself: stats() (SPEC E2), counters() and the
+// diagnostics_channel events (issue 14), NODE_DEBUG=callosum (SPEC E5), and the
+// Prometheus example built on them.
 
-const { test } = require('node:test');
+const test = require('node:test');
 const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
 const dc = require('node:diagnostics_channel');
-const net = require('node:net');
+const path = require('node:path');
 
-const { socket, client, delay, CallosumClient } = require('./helpers.js');
-const { counterNames } = require('../lib/counters.js');
-const { names: channelNames } = require('../lib/diagnostics.js');
+const { socket, client, server, deadPort, delay, CallosumClient } = require('./helpers.js');
+
+const root = path.join(__dirname, '..');
+
+// The counters counters() reports, all of them (README's list).
+const COUNTER_NAMES = [
+  'leases',
+  'returns',
+  'offersKept',
+  'offersDisplacing',
+  'offersRefused',
+  'droppedIdle',
+  'droppedFlooded',
+  'droppedLeased',
+  'acquiresImmediate',
+  'acquiresAfterWait',
+  'acquiresTimedOut',
+  'acquiresAborted',
+  'acquiresQueueFull',
+];
+
+// The pool's diagnostics channels (README's list; the rover's are below).
+const POOL_CHANNELS = [
+  'callosum:pool:kept',
+  'callosum:pool:refused',
+  'callosum:pool:dropped',
+  'callosum:pool:acquire-timeout',
+  'callosum:pool:closed',
+];
+
+test('E2: stats() reports idle, leased, displaced, slotCount, lowest and highest slot', () => {
+  const c = client({ MAX_SLOTS: 3 });
+  assert.deepEqual(c.stats(), {
+    maxSlots: 3,
+    slotCount: 0,
+    idle: 0,
+    leased: 0,
+    displaced: 0,
+    lowestSlot: null,
+    highestSlot: null,
+    waiting: 0,
+    heldBytes: 0,
+    maxHeldBytes: 65536,
+    closed: false,
+  });
+  c.newConnection(4, socket());
+  c.newConnection(8, socket());
+  c.newConnection(6, socket());
+  c.getConnection(); // 4
+  c.getConnection(); // 6
+  c.getConnection(); // 8
+  c.newConnection(2, socket()); // displaces leased 8
+  c.returnConnection(c.getConnection()); // lends 2, returns it
+  assert.deepEqual(c.stats(), {
+    maxSlots: 3,
+    slotCount: 3,
+    idle: 1,
+    leased: 2,
+    displaced: 1,
+    lowestSlot: 2,
+    highestSlot: 6,
+    waiting: 0,
+    heldBytes: 0,
+    maxHeldBytes: 65536,
+    closed: false,
+  });
+  assert.equal(c.slotCount, 3);
+});
+
+test('E5: NODE_DEBUG=callosum logs kept, displaced, refused and dropped decisions', () => {
+  const script = `
+    const C = require(${JSON.stringify(root)});
+    const net = require('node:net');
+    const c = new C({ MAX_SLOTS: 1 });
+    const a = new net.Socket();
+    c.newConnection(5, a);
+    c.newConnection(2, new net.Socket());
+    c.newConnection(9, new net.Socket());
+    c.getConnection().emit('close');
+  `;
+  const withDebug = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_DEBUG: 'callosum' },
+  });
+  const log = withDebug.stderr;
+  assert.match(log, /CALLOSUM \d+: kept slot 5/);
+  assert.match(log, /displaced idle slot 5: destroyed/);
+  assert.match(log, /refused slot 9: pool full, highest kept slot 2/);
+  assert.match(log, /dropped slot 2 \(socket ended\)/);
+  const quiet = spawnSync(process.execPath, ['-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_DEBUG: '' },
+  });
+  assert.equal(quiet.stderr, '', 'silent when NODE_DEBUG does not name callosum');
+});
 
 test('counters: a scripted sequence, every counter checked', async () => {
   const c = client({ MAX_SLOTS: 2, maxWaiting: 1 });
-  const zero = Object.fromEntries(counterNames.map((n) => [n, 0]));
+  const zero = Object.fromEntries(COUNTER_NAMES.map((n) => [n, 0]));
   assert.deepEqual(c.counters(), zero);
 
   const a = socket();
@@ -62,7 +157,10 @@ test('counters: a scripted sequence, every counter checked', async () => {
     acquiresAborted: 1,
     acquiresQueueFull: 1,
   });
-  assert.deepEqual(c.errors.map((err) => err.code), ['ERR_CALLOSUM_INVALID_SLOT', 'ERR_CALLOSUM_NOT_LEASED']);
+  assert.deepEqual(
+    c.errors.map((err) => err.code),
+    ['ERR_CALLOSUM_INVALID_SLOT', 'ERR_CALLOSUM_NOT_LEASED'],
+  );
   // Monotonic: a copy each time, never reset by close().
   const before = c.counters();
   before.leases = -1;
@@ -72,7 +170,7 @@ test('counters: a scripted sequence, every counter checked', async () => {
 
 test('diagnostics_channel: kept, refused, dropped, acquire-timeout and closed messages; nothing per get/return', async () => {
   const seen = [];
-  const subscribers = channelNames.map((name) => {
+  const subscribers = POOL_CHANNELS.map((name) => {
     const fn = (message) => seen.push([name, message]);
     dc.subscribe(name, fn);
     return [name, fn];
@@ -90,10 +188,12 @@ test('diagnostics_channel: kept, refused, dropped, acquire-timeout and closed me
     lent.emit('error', new Error('reset'));
     c.returnConnection(lent);
     c.close();
-    const shapes = seen.filter(([, m]) => m.client === c).map(([name, m]) => {
-      const { client: _c, socket: _s, error, ...rest } = m;
-      return [name, error === undefined ? rest : { ...rest, error: error.message }];
-    });
+    const shapes = seen
+      .filter(([, m]) => m.client === c)
+      .map(([name, m]) => {
+        const { client: _c, socket: _s, error, ...rest } = m;
+        return [name, error === undefined ? rest : { ...rest, error: error.message }];
+      });
     assert.deepEqual(shapes, [
       ['callosum:pool:kept', { slot: 4, displacedSlot: null }],
       ['callosum:pool:kept', { slot: 2, displacedSlot: 4 }],
@@ -116,27 +216,25 @@ test("diagnostics_channel: the rover's connection, handshake error and unreachab
     dc.subscribe(name, fn);
     return fn;
   });
-  const good = net.createServer((s) => s.end('3\r\n'));
-  const bad = net.createServer((s) => { s.on('error', () => {}); s.end('x\r\n'); });
-  await Promise.all([good, bad].map((s) => new Promise((r) => s.listen(0, '127.0.0.1', r))));
-  const dead = net.createServer();
-  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
-  const deadPort = dead.address().port;
-  await new Promise((r) => dead.close(r));
+  const good = await server((s) => s.end('3\r\n'));
+  const bad = await server((s) => s.end('x\r\n'));
+  const dead = await deadPort();
+  let pick = 0;
   const { Rover } = CallosumClient;
   const rover = new Rover({
-    servers: {
-      good: { host: '127.0.0.1', port: good.address().port },
-      bad: { host: '127.0.0.1', port: bad.address().port },
-      dead: { host: '127.0.0.1', port: deadPort },
-    },
+    servers: { good: good.address, bad: bad.address, dead: { host: '127.0.0.1', port: dead } },
+    random: () => pick, // ids in order: good [0, 1/3), bad, dead
   });
   rover.on('error', () => {});
   rover.on('unreachable', () => {});
-  rover.on('connection', (slot, s) => s.destroy());
+  rover.on('connection', (_slot, s) => s.destroy());
   try {
-    for (const [r, id] of [[0.1, 'good'], [0.5, 'bad'], [0.9, 'dead']]) {
-      rover._random = () => r;
+    for (const [r, id] of [
+      [0.1, 'good'],
+      [0.5, 'bad'],
+      [0.9, 'dead'],
+    ]) {
+      pick = r;
       const before = seen.length;
       assert.equal(rover.connect(), id);
       const end = Date.now() + 3000;
@@ -149,72 +247,17 @@ test("diagnostics_channel: the rover's connection, handshake error and unreachab
     ]);
   } finally {
     rover.stop();
-    names.forEach((name, i) => dc.unsubscribe(name, fns[i]));
-    good.close();
-    bad.close();
+    for (const [i, name] of names.entries()) dc.unsubscribe(name, fns[i]);
+    await good.close();
+    await bad.close();
   }
 });
 
-test('close() returns a promise that resolves once every lent socket is back; calling close() the old way still works', async () => {
-  const c = client({ MAX_SLOTS: 3 });
-  const idle = socket();
-  const lent = socket();
-  c.newConnection(0, lent);
-  c.newConnection(1, idle);
-  assert.equal(c.getConnection(), lent);
-  const closing = c.close();
-  assert.ok(closing instanceof Promise);
-  assert.equal(c.close(), closing, 'the same promise again');
-  assert.equal(idle.destroyed, true, 'idle sockets are destroyed at once, as before');
-  assert.equal(lent.destroyed, false);
-  let settled = false;
-  closing.then(() => { settled = true; });
-  await delay(20);
-  assert.equal(settled, false, 'resolved while a socket was still lent');
-  c.returnConnection(lent);
-  assert.equal(lent.destroyed, true);
-  await closing;
-  assert.deepEqual(c.errors, []);
-});
-
-test('close({ timeout }): rejects ERR_CALLOSUM_CLOSE_TIMEOUT at the deadline and destroys what is still out; its late return is quiet', async () => {
-  const c = client({ MAX_SLOTS: 2 });
-  const s = socket();
-  c.newConnection(0, s);
-  const lent = c.getConnection();
-  const t0 = Date.now();
-  await assert.rejects(c.close({ timeout: 50 }), (err) => {
-    assert.equal(err.code, 'ERR_CALLOSUM_CLOSE_TIMEOUT');
-    assert.equal(err.leased, 1);
-    return true;
-  });
-  assert.ok(Date.now() - t0 >= 45);
-  assert.equal(lent.destroyed, true);
-  c.returnConnection(lent);
-  assert.deepEqual(c.errors, []);
-});
-
-test('close() stops the rovers and rejects the waiters; await client[Symbol.asyncDispose]() closes', async () => {
-  const c = client({ MAX_SLOTS: 1 });
-  const rover = c.rove({ a: { host: '127.0.0.1', port: 1 } }, { ROVING_INTERVAL: 60000 });
-  c.on('unreachable', () => {});
-  const waiter = assert.rejects(c.acquire(), { code: 'ERR_CALLOSUM_CLOSED' });
-  const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
-  await c[asyncDispose]();
-  await waiter;
-  assert.equal(rover.running, false);
-  assert.equal(c.closed, true);
-  // A bad option is reported, and the pool closes anyway.
-  const d = client();
-  await d.close({ timeout: -1 });
-  assert.equal(d.errors[0].code, 'ERR_OUT_OF_RANGE');
-  assert.equal(d.closed, true);
-});
-
 test('examples/prometheus-metrics.js: counts the channel events and the counters into Prometheus text', () => {
-  const { spawnSync } = require('node:child_process');
-  const path = require('node:path');
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'examples', 'prometheus-metrics.js')], { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'examples', 'prometheus-metrics.js')], {
+    encoding: 'utf8',
+    timeout: 20000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   for (const line of lines) assert.match(line, /^callosum_[a-z_]+(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? \d+$/);

@@ -1,6 +1,8 @@
 'use strict';
 
-// Type tests for index.d.ts (SPEC E3), run by `npm test`.
+// The package as its users get it (SPEC E3): require() and import give the
+// same constructor, the exports map resolves by name, and the types in
+// index.d.ts, run by `npm test`:
 //
 // 1. tsc (the project's own, from node_modules) compiles the consumers in
 //    __test__/types/ with --noEmit: every public member, used as documented,
@@ -12,12 +14,13 @@
 //    an error (so no case passes because some other line failed).
 
 const { test } = require('node:test');
-const assert = require('node:assert');
-const { spawnSync } = require('node:child_process');
+const assert = require('node:assert/strict');
+const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
+const root = ROOT;
 const DIR = path.join(__dirname, 'types');
 const TSCONFIG = path.join(DIR, 'tsconfig.json');
 const MUST_FAIL = path.join(DIR, 'must-fail.ts');
@@ -49,10 +52,14 @@ test('types: every @ts-expect-error case in must-fail.ts is an error on its own 
   });
   assert.ok(expected.length >= 20, `only ${expected.length} must-fail cases`);
 
-  const parsed = ts.getParsedCommandLineOfConfigFile(TSCONFIG, {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
-  });
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    TSCONFIG,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(ts.flattenDiagnosticMessageText(d.messageText, '\n')),
+    },
+  );
   const host = ts.createCompilerHost(parsed.options);
   const readFile = host.readFile.bind(host);
   const text = stripped.join('\n');
@@ -65,8 +72,10 @@ test('types: every @ts-expect-error case in must-fail.ts is an error on its own 
 
   const byLine = new Map();
   for (const d of diagnostics) {
-    assert.ok(d.file && path.resolve(d.file.fileName) === MUST_FAIL,
-      `an error outside must-fail.ts: ${d.file ? d.file.fileName : ''} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    assert.ok(
+      d.file && path.resolve(d.file.fileName) === MUST_FAIL,
+      `an error outside must-fail.ts: ${d.file ? d.file.fileName : ''} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`,
+    );
     const line = d.file.getLineAndCharacterOfPosition(d.start).line + 1;
     byLine.set(line, ts.flattenDiagnosticMessageText(d.messageText, ' '));
   }
@@ -82,12 +91,70 @@ test('types: `await using` and `using` compile (tsc, target es2022) and dispose 
   // through package.json `exports` (self-reference), as in the other consumers.
   const out = path.join(DIR, '.out');
   fs.rmSync(out, { recursive: true, force: true });
-  const r = spawnSync(process.execPath, [tsc, path.join(DIR, 'dispose.mts'), '--outDir', out, '--module', 'node16',
-    '--moduleResolution', 'node16', '--target', 'es2022', '--lib', 'es2022,esnext.disposable', '--types', 'node',
-    '--strict', '--rootDir', DIR, '--pretty', 'false'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      tsc,
+      path.join(DIR, 'dispose.mts'),
+      '--outDir',
+      out,
+      '--module',
+      'node16',
+      '--moduleResolution',
+      'node16',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,esnext.disposable',
+      '--types',
+      'node',
+      '--strict',
+      '--rootDir',
+      DIR,
+      '--pretty',
+      'false',
+    ],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   assert.strictEqual(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
   const run = spawnSync(process.execPath, [path.join(out, 'dispose.mjs')], { cwd: ROOT, encoding: 'utf8' });
   fs.rmSync(out, { recursive: true, force: true });
   assert.strictEqual(run.status, 0, run.stderr);
   assert.deepStrictEqual(JSON.parse(run.stdout), { closed: true, destroyed: true, running: false });
+});
+
+test('E3: require and import give the same constructor', () => {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
+    import C, { CallosumClient, Rover } from ${JSON.stringify(path.join(root, 'index.mjs'))};
+    import { createRequire } from 'node:module';
+    const req = createRequire(import.meta.url)(${JSON.stringify(root)});
+    const c = new C({ MAX_SLOTS: 3 });
+    console.log(C === req, CallosumClient === C, typeof Rover, c.MAX_SLOTS);
+  `,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(out.trim(), 'true true function 3');
+});
+
+test('E3: the package exports map resolves for require and import by name', () => {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `
+    import C from 'callosum-client-tcp';
+    import { createRequire } from 'node:module';
+    console.log(C === createRequire(import.meta.url)('callosum-client-tcp'));
+  `,
+    ],
+    { encoding: 'utf8', cwd: root },
+  );
+  assert.equal(out.trim(), 'true');
 });
