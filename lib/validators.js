@@ -36,6 +36,8 @@ const ROVER_OPTION_KEYS = Object.freeze([
   'random',
   'now',
   'connect',
+  'lookup',
+  'probes',
 ]);
 
 /**
@@ -136,6 +138,22 @@ function validateMs(value, name, fallback) {
   }
   if (!(value > 0) || value > TIMEOUT_MAX) {
     throw errors.ERR_OUT_OF_RANGE(name, `> 0 and <= ${TIMEOUT_MAX} ms`, value);
+  }
+  return value;
+}
+
+/**
+ * The rover's `probes` (servers tried per tick): a positive safe integer; undefined means `fallback`.
+ * @param {unknown} value
+ * @param {string} name e.g. 'options.probes'
+ * @param {number} fallback
+ * @returns {number}
+ */
+function validateProbes(value, name, fallback) {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw errors.ERR_INVALID_ARG_TYPE(name, 'a number', value);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw errors.ERR_OUT_OF_RANGE(name, 'a positive safe integer', value);
   }
   return value;
 }
@@ -310,6 +328,7 @@ module.exports = {
   validateMaxHeldBytes,
   validateTimeout,
   validateMs,
+  validateProbes,
   validateBoolean,
   validateFunction,
   validateAbortSignal,
