@@ -13,14 +13,7 @@ const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const path = require('node:path');
 const { setImmediate: tick } = require('node:timers/promises');
-const { socket, client, rng } = require('./helpers.js');
-
-async function rejectsWith(promise, code) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.code, code);
-    return true;
-  });
-}
+const { socket, client, rejectsWith, rng } = require('./helpers.js');
 
 test('E4: resolves at once with the lowest idle socket', async () => {
   const c = client({ MAX_SLOTS: 3 });

@@ -6,14 +6,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { socket, client, delay } = require('./helpers.js');
-
-async function rejectsWith(promise, code) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.code, code);
-    return true;
-  });
-}
+const { socket, client, rejectsWith, delay } = require('./helpers.js');
 
 test('D9: close() shuts the pool down', () => {
   const c = client({ MAX_SLOTS: 3 });

@@ -4,6 +4,7 @@
 // its errors, one loopback server, one way to wait for a condition, a seeded
 // random source. The fake socket (no I/O) is fixtures/fake-socket.js.
 
+const assert = require('node:assert/strict');
 const net = require('node:net');
 const { once } = require('node:events');
 const CallosumClient = require('..');
@@ -35,6 +36,14 @@ async function waitFor(predicate, { timeout = 2000, what = 'a condition' } = {})
     if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
     await delay(2);
   }
+}
+
+// Awaits `promise` and checks that it rejects with an error of this `code`.
+async function rejectsWith(promise, code) {
+  await assert.rejects(promise, (err) => {
+    assert.equal(err.code, code);
+    return true;
+  });
 }
 
 /**
@@ -122,4 +131,17 @@ function rng(seed) {
   };
 }
 
-module.exports = { socket, client, waitFor, until, delay, server, loopback, deadPort, rng, HOST, CallosumClient };
+module.exports = {
+  socket,
+  client,
+  waitFor,
+  until,
+  delay,
+  rejectsWith,
+  server,
+  loopback,
+  deadPort,
+  rng,
+  HOST,
+  CallosumClient,
+};

@@ -15,15 +15,8 @@ const assert = require('node:assert/strict');
 const { setImmediate: tick } = require('node:timers/promises');
 const fc = require('fast-check');
 
-const { socket, client, CallosumClient } = require('./helpers.js');
+const { socket, client, rejectsWith, CallosumClient } = require('./helpers.js');
 const { codes } = require('../lib/errors.js');
-
-async function rejectsWith(promise, code) {
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.code, code);
-    return true;
-  });
-}
 
 // A pool with known contents (slot 1 leased, slots 2 and 3 idle) and a
 // snapshot of them, to prove "unchanged".
