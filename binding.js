@@ -1,4 +1,4 @@
-'use strict'
+'use strict';
 
 // The native addon. binding.generated.js is the loader the napi-rs CLI
 // generates (`npm run build`: napi build --platform --js binding.generated.js);
@@ -16,55 +16,41 @@
 //   stricter.
 // - When nothing loads, an Error with code ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND
 //   that lists what was tried and says how to build from source (the
-//   generated loader's own error is its `cause`).
+//   generated loader's own error is its `cause`), made by the error registry
+//   (lib/errors.js) from the facts gathered here.
 
-const env = process.env
-const defaultCheck = env.NAPI_RS_ENFORCE_VERSION_CHECK === undefined
-if (defaultCheck) env.NAPI_RS_ENFORCE_VERSION_CHECK = '1'
+const env = process.env;
+const defaultCheck = env.NAPI_RS_ENFORCE_VERSION_CHECK === undefined;
+if (defaultCheck) env.NAPI_RS_ENFORCE_VERSION_CHECK = '1';
 try {
-  module.exports = require('./binding.generated.js')
+  module.exports = require('./binding.generated.js');
 } catch (e) {
-  throw notFound(e)
+  throw notFound(e);
 } finally {
-  if (defaultCheck) delete env.NAPI_RS_ENFORCE_VERSION_CHECK
+  if (defaultCheck) delete env.NAPI_RS_ENFORCE_VERSION_CHECK;
 }
 
 function notFound(cause) {
-  const pkg = require('./package.json')
-  const tried = []
-  for (let e = cause && cause.cause; e; e = e.cause) tried.unshift(String(e.message).split('\n')[0])
-  if (tried.length === 0) tried.push(String(cause && cause.message).split('\n')[0])
+  const pkg = require('./package.json');
+  const { errors } = require('./lib/errors.js');
+  const tried = [];
+  for (let e = cause?.cause; e; e = e.cause) tried.unshift(String(e.message).split('\n')[0]);
+  if (tried.length === 0) tried.push(String(cause?.message).split('\n')[0]);
   // napi-rs's names for this platform, as the generated loader tried them:
   // `callosum-client-tcp.linux-x64-gnu.node` and `callosum-client-tcp-linux-x64-gnu`.
-  const local = tried.map((t) => /(callosum-client-tcp\.([\w-]+)\.node)/.exec(t)).find(Boolean)
-  const platform = local ? local[2] : `${process.platform}-${process.arch}`
-  const packageName = `${pkg.name}-${platform}`
-  const prebuilt = Object.keys(pkg.optionalDependencies || {}).map((p) => p.slice(pkg.name.length + 1))
-  const lines = [
-    `${pkg.name}: no native addon could be loaded for ${platform} (platform ${process.platform}, arch ${process.arch}).`,
-    'Tried:',
-    ...tried.map((t) => `  - ${t}`),
-    prebuilt.includes(platform)
-      ? `A prebuilt binary exists for this platform in the package ${packageName}, an optional dependency: ` +
-        'reinstall without --omit=optional / --no-optional, and delete package-lock.json and node_modules first ' +
-        'if the lock file was made on another platform (npm/cli#4828).'
-      : `No prebuilt binary is published for ${platform}${prebuilt.length ? ` (prebuilt: ${prebuilt.join(', ')})` : ''}.`,
-    ...(tried.some((t) => t.includes('version mismatch'))
-      ? [
-          'The prebuilt package comes from another release than this one: reinstall so both come from the same ' +
-            'release, or set NAPI_RS_ENFORCE_VERSION_CHECK=0 to use it anyway.',
-        ]
-      : []),
-    `To build it from source, install Rust and cargo (https://rustup.rs), then run in ${__dirname}:`,
-    '  node scripts/install.js',
-    `or, from your project: npm rebuild ${pkg.name} (cargo builds it and the library is copied to ` +
-      `${local ? local[1] : `${pkg.name}.<platform>.node`}).`,
-    `If npm skipped the package's install script (allowScripts), approve it first: npm install-scripts approve ${pkg.name}`,
-  ]
-  const err = new Error(lines.join('\n'), { cause })
-  err.code = 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'
-  err.platform = platform
-  err.localFile = local ? local[1] : null
-  err.attempts = tried
-  return err
+  const local = tried.map((t) => /(callosum-client-tcp\.([\w-]+)\.node)/.exec(t)).find(Boolean);
+  // The message is the registry's (lib/errors.js); here only the facts.
+  return errors.ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND(
+    {
+      name: pkg.name,
+      dir: __dirname,
+      platform: local ? local[2] : `${process.platform}-${process.arch}`,
+      processPlatform: process.platform,
+      processArch: process.arch,
+      tried,
+      prebuilt: Object.keys(pkg.optionalDependencies || {}).map((p) => p.slice(pkg.name.length + 1)),
+      localFile: local ? local[1] : null,
+    },
+    cause,
+  );
 }

@@ -8,6 +8,12 @@
 // index.d.ts.
 
 const dc = require('node:diagnostics_channel');
+const { debuglog } = require('node:util');
+
+// NODE_DEBUG=callosum: the pool's decisions, logged. Read once: decision
+// logging costs one branch when NODE_DEBUG is off.
+const debug = debuglog('callosum');
+const debugOn = debug.enabled;
 
 const channels = Object.freeze({
   /** { client, slot, socket, displacedSlot: number | null } */
@@ -31,4 +37,4 @@ const channels = Object.freeze({
 /** Every channel name, for docs and tests. */
 const names = Object.freeze(Object.values(channels).map((c) => c.name));
 
-module.exports = { channels, names };
+module.exports = { channels, names, debug, debugOn };

@@ -191,6 +191,16 @@ E(
   (facts) => notFoundMessage(facts),
   (facts, cause) => ({ cause, platform: facts.platform, localFile: facts.localFile, attempts: facts.tried }),
 );
+// ('names', missing[]) or ('bytes', byteLength, expected).
+E(
+  'ERR_CALLOSUM_NATIVE_MISMATCH',
+  Error,
+  'the native addon loaded was built from other sources than this JavaScript (a layout name missing, or a shared block of another size); rebuild it',
+  (how, got, expected) =>
+    how === 'names'
+      ? `callosum-client-tcp: the native addon does not match lib/native.js (no ${got.join(', ')} in its layout); rebuild the addon`
+      : `callosum-client-tcp: native layout mismatch (${got} bytes, expected ${expected}); rebuild the addon`,
+);
 E(
   'ERR_CALLOSUM_POISONED',
   Error,
@@ -329,15 +339,4 @@ function readQuietly(object, key) {
   }
 }
 
-/**
- * The old signature of lib/validators.js's readOptions, for lib/rover.js until it moves to lib/rover/
- * (issue 19); remove with it.
- * @param {string} where
- * @param {unknown} options
- * @param {readonly string[]} keys
- */
-function readOptions(where, options, keys) {
-  return require('./validators.js').readOptions(options, `${where}: options`, keys);
-}
-
-module.exports = { errors, codedError, describe, abortError, readQuietly, readOptions, codes, registry };
+module.exports = { errors, codedError, describe, abortError, readQuietly, codes, registry };

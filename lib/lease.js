@@ -8,15 +8,21 @@
 // Opt-in; it costs one object per lease. `using lease = await client.lease()`
 // releases it at the end of the block.
 
-const { codedError } = require('./errors.js');
+const { errors } = require('./errors.js');
 
+/** @type {typeof Symbol.dispose} */
 const dispose = Symbol.dispose ?? Symbol.for('nodejs.dispose');
 
 class Lease {
   #client;
   #socket;
-  #report; // (client, error): the client's own reporting ('error' event or warning)
+  #report; // the client's own reporting ('error' event or warning)
 
+  /**
+   * @param {{ returnConnection(socket: any): void }} client
+   * @param {any} socket
+   * @param {(err: Error) => void} report
+   */
   constructor(client, socket, report) {
     this.#client = client;
     this.#socket = socket;
@@ -36,7 +42,7 @@ class Lease {
   release() {
     const socket = this.#socket;
     if (socket === undefined) {
-      this.#report(this.#client, codedError('ERR_CALLOSUM_NOT_LEASED', 'lease.release(): this lease was released already'));
+      this.#report(errors.ERR_CALLOSUM_NOT_LEASED(undefined, 'released'));
       return;
     }
     this.#socket = undefined;
