@@ -33,7 +33,7 @@ const { Offers, unreadOf } = require('./offers.js');
 const { Waiting } = require('./waiters.js');
 const { Close } = require('./close.js');
 
-const { control, CONTROL_POOL, META_RESULT } = N;
+const { control, CONTROL_POOL, META_RESULT, META_QUEUE_LEN, META_QUEUE, QUEUE_CAP } = N;
 
 /** @type {typeof Symbol.asyncDispose} */
 const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
@@ -180,8 +180,13 @@ class CallosumClient extends EventEmitter {
       return;
     }
     table.state[h] = IDLE;
-    // Queue the return; the next crossing into Rust applies it.
-    this.#native.queueReturn(h);
+    // Queue the return; the next crossing into Rust applies it (inline: the
+    // hot path's one write, see NativeBridge.queueReturn).
+    const meta = this.#native.meta;
+    const n = meta[META_QUEUE_LEN];
+    meta[META_QUEUE + n] = h;
+    meta[META_QUEUE_LEN] = n + 1;
+    if (n + 1 === QUEUE_CAP) this.#native.call(N.flush);
   }
 
   /**
