@@ -6,7 +6,4 @@
 const { CallosumClient } = require('./lib/client.js');
 const Rover = require('./lib/rover.js');
 
-module.exports = CallosumClient;
-CallosumClient.CallosumClient = CallosumClient;
-CallosumClient.default = CallosumClient;
-CallosumClient.Rover = Rover;
+module.exports = Object.assign(CallosumClient, { CallosumClient, default: CallosumClient, Rover });

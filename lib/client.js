@@ -384,7 +384,7 @@ class CallosumClient extends EventEmitter {
   /**
    * Connects a rover to this pool: every connection it makes is offered here,
    * its errors are re-emitted here, and `close()` stops it.
-   * @param {unknown} servers
+   * @param {any} servers
    * @param {object} [options]
    */
   rove(servers, options) {
