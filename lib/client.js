@@ -13,7 +13,7 @@
 // poison flag), lib/socket-watch.js (death detection, the watchdog, drops),
 // lib/held-bytes.js (bytes held for idle sockets, the sweep), lib/offers.js
 // (adoption, displacement, refusal), lib/waiters.js (waiting and hand-offs),
-// lib/close.js (close and drain), lib/validators.js (argument checks),
+// lib/close.js (close and drain), lib/returns.js (the uncommon returns), lib/validators.js (argument checks),
 // lib/errors.js (the error registry).
 //
 // Shared state: collaborator objects, one of each owned by the client in a
@@ -26,12 +26,13 @@ const { channels, debug, debugOn } = require('./diagnostics.js');
 const { Counters } = require('./counters.js');
 const { Lease } = require('./lease.js');
 const N = require('./native.js');
-const { HandleTable, kHandle, IDLE, LEASED, DISPLACED, HANDED } = require('./handles.js');
+const { HandleTable, kHandle, IDLE, LEASED, HANDED } = require('./handles.js');
 const { SocketWatch, isDead, deathOf, destroyQuietly } = require('./socket-watch.js');
 const { HeldBytes } = require('./held-bytes.js');
 const { Offers, unreadOf } = require('./offers.js');
 const { Waiting } = require('./waiters.js');
 const { Close } = require('./close.js');
+const { Returns } = require('./returns.js');
 
 const { control, CONTROL_POOL, META_RESULT, META_QUEUE_LEN, META_QUEUE, QUEUE_CAP } = N;
 
@@ -49,6 +50,7 @@ class CallosumClient extends EventEmitter {
   #offers;
   #waiting;
   #close;
+  #returns;
   /** @type {Set<{ stop(): unknown }>} */
   #rovers = new Set();
   #maxWaiting;
@@ -83,6 +85,7 @@ class CallosumClient extends EventEmitter {
     this.#offers = new Offers(this, table, native, this.#held, watch, this.#counters);
     this.#waiting = new Waiting(this, table, this.#counters);
     this.#close = new Close(this, table, native, watch, this.#held, this.#waiting, this.#rovers);
+    this.#returns = new Returns(table, native, watch, this.#counters, this.#close, this.#report);
     this.#held.startSweeping();
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
     /** @type {number} */
@@ -153,12 +156,12 @@ class CallosumClient extends EventEmitter {
         this.#close.closed ||
         isDead(socket)
       ) {
-        this.#returnUncommon(socket, h);
+        this.#returns.uncommon(socket, h);
         return;
       }
     } catch (err) {
       // null, undefined, a revoked Proxy, a throwing getter on a kept socket.
-      this.#returnUnreadable(socket, h, err);
+      this.#returns.unreadable(socket, h, err);
       return;
     }
     this.#counters.returns++;
@@ -422,62 +425,6 @@ class CallosumClient extends EventEmitter {
   /** What the pool has done since it was made: monotonic counts (README lists them). */
   counters() {
     return this.#counters.snapshot();
-  }
-
-  // -- the uncommon returns ------------------------------------------------
-
-  /**
-   * @param {any} socket
-   * @param {number | undefined} h
-   */
-  #returnUncommon(socket, h) {
-    const table = this.#table;
-    if (table.owns(h, socket)) {
-      const hh = /** @type {number} */ (h);
-      const state = table.state[hh];
-      if (state === DISPLACED || (state === LEASED && this.#close.closed)) {
-        // Its slot went to a lower one, or the pool closed: destroy it.
-        this.#counters.returns++;
-        this.#native.release(hh);
-        this.#watch.discard(hh, socket);
-        if (debugOn)
-          debug('destroyed returned slot %d (%s)', socket._slot, state === DISPLACED ? 'displaced' : 'closed');
-        this.#close.settled();
-        return;
-      }
-      if (state === LEASED) {
-        // Dead while lent (destroyed, or its peer gone): drop it now.
-        this.#counters.returns++;
-        this.#watch.drop(hh, socket, deathOf(socket), false);
-        return;
-      }
-    } else if (h === table.diedMark) {
-      // It died while lent out and was dropped then; this is its one return.
-      // After an 'end' it may still be half open: the pool owned it, so close it.
-      socket[kHandle] = undefined;
-      socket._leased = false;
-      this.#counters.returns++;
-      destroyQuietly(socket);
-      return;
-    }
-    const ours = table.owns(h, socket);
-    const why = ours && table.state[/** @type {number} */ (h)] === HANDED ? 'handed' : ours ? 'idle' : undefined;
-    this.#report(errors.ERR_CALLOSUM_NOT_LEASED(socket, why));
-  }
-
-  /**
-   * returnConnection got something that threw when read.
-   * @param {any} socket
-   * @param {number | undefined} h
-   * @param {unknown} err
-   */
-  #returnUnreadable(socket, h, err) {
-    if (this.#table.owns(h, socket)) {
-      // One of ours, lent or idle, that now throws: it cannot be trusted.
-      this.#watch.dropUnusable(/** @type {number} */ (h), socket, err);
-      return;
-    }
-    this.#report(errors.ERR_CALLOSUM_NOT_LEASED(socket, undefined));
   }
 }
 
