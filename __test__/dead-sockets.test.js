@@ -26,7 +26,8 @@ async function poolOf(srv, n) {
   const rover = new Rover({ ROVING_INTERVAL: 60000, servers: { s: srv.address } });
   rover.on('connection', (slot, s) => pool.newConnection(slot, s));
   rover.on('error', (e) => errors.push(e));
-  // One attempt per server at a time (the rover's rule): one after the other.
+  // One connection after the other, each kept before the next starts: the
+  // slots are 0, 1, 2 in order, whether or not the rover overlaps attempts.
   for (let i = 1; i <= n; i++) {
     rover.connect();
     await waitFor(() => pool.slotCount === i, { timeout: 3000, what: `${i} kept sockets` });
