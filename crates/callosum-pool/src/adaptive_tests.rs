@@ -184,7 +184,10 @@ fn refuse_from_is_safe_for_every_server() {
 
 #[test]
 fn peak_ewma_jumps_up_and_decays_with_time() {
-    let cfg = AdaptiveConfig::default();
+    let cfg = AdaptiveConfig {
+        peak: true,
+        ..AdaptiveConfig::default()
+    };
     let mut p = Pool::new_adaptive(2, cfg);
     let h = offer_on(&mut p, 5, 1);
     p.lease();
