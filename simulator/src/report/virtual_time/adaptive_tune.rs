@@ -16,7 +16,10 @@ type Variant = (&'static str, fn(&mut VtConfig, &mut AdaptiveConfig));
 
 const VARIANTS: &[Variant] = &[
     ("defaults", |_, _| {}),
-    ("plain EWMA (no peak)", |_, a| a.peak = false),
+    (
+        "Peak EWMA (a larger sample replaces the estimate)",
+        |_, a| a.peak = true,
+    ),
     ("decay 0.5 s", |_, a| a.decay_us = 0.5e6),
     ("decay 1 s", |_, a| a.decay_us = 1e6),
     ("decay 5 s", |_, a| a.decay_us = 5e6),
@@ -36,7 +39,7 @@ const VARIANTS: &[Variant] = &[
     ("every lease timed", |c, _| c.sample_every = 1),
     ("1 lease in 4 timed", |c, _| c.sample_every = 4),
     ("1 lease in 8 timed", |c, _| c.sample_every = 8),
-    ("1 lease in 16 timed", |c, _| c.sample_every = 16),
+    ("1 lease in 12 timed", |c, _| c.sample_every = 12),
     ("1 lease in 32 timed", |c, _| c.sample_every = 32),
 ];
 
