@@ -1,7 +1,7 @@
 // Type definitions for callosum-client-tcp (native edition).
 
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 
 declare namespace CallosumClient {
   export interface Options {
@@ -14,6 +14,26 @@ declare namespace CallosumClient {
      * last reply, given back to the next user in order). Past it the socket is dropped as 'flooded'. Default 65536.
      */
     maxHeldBytes?: number;
+    /**
+     * Opt-in adaptive balancing (E6): connections are ranked by an effective slot, the slot scaled by how long
+     * that server's connections stay lent compared with this client's other servers. Default false: the lowest
+     * slot is lent, exactly as the original.
+     */
+    adaptive?: boolean;
+  }
+
+  /** One server as an adaptive pool sees it (`client.servers()`). */
+  export interface ServerInfo {
+    /** The rover's server id for connections from `rove()`, otherwise the socket's `remoteAddress:remotePort`. */
+    server: string;
+    /** Connections kept to it now, idle or lent. */
+    held: number;
+    /** Leases of its connections so far (while the pool remembered it). */
+    leases: number;
+    /** Its lease-time estimate in ms, or null before the first timed lease. */
+    estimateMs: number | null;
+    /** The weight its slots are scaled by (1: as the plain slot; above 1: judged slower). */
+    weight: number;
   }
 
   export interface AcquireOptions {
@@ -68,6 +88,7 @@ declare namespace CallosumClient {
     | 'ERR_CALLOSUM_CLOSED_EARLY'
     | 'ERR_CALLOSUM_HANDSHAKE_TIMEOUT'
     | 'ERR_CALLOSUM_NATIVE_BINDING_NOT_FOUND'
+    | 'ERR_CALLOSUM_NATIVE_MISMATCH'
     | 'ERR_CALLOSUM_POISONED'
     | 'ERR_CALLOSUM_REENTRANT'
     | 'ERR_CALLOSUM_NATIVE';
@@ -162,6 +183,12 @@ declare namespace CallosumClient {
     random?: () => number;
     /** A monotonic clock in ms for the back-off (a test hook). Default performance.now. */
     now?: () => number;
+    /** Servers tried per tick, distinct, at random (capped at the number of servers). Default 1, the original's cadence. */
+    probes?: number;
+    /** Makes each attempt's socket; must hand `lookup` on to it. Default net.connect. */
+    connect?: (options: { host: string; port: number; lookup: LookupFunction }) => Socket;
+    /** The resolver given to each attempt's socket, shaped as dns.lookup. Default dns.lookup. */
+    lookup?: LookupFunction;
   }
 
   /** Offers the pool a connection to a random known server every interval. */
@@ -173,12 +200,17 @@ declare namespace CallosumClient {
     start(): this;
     /** Stops the timer and destroys attempts in progress. */
     stop(): this;
-    /** Runs one tick now; returns the id of the server chosen, or undefined. */
+    /** Runs one tick now; returns the id of the first server an attempt was started to, or undefined. */
     connect(): string | undefined;
     /** The known servers, by id: a plain object, read at every tick (as in the original). */
     servers: Record<string, ServerAddress>;
     readonly ROVING_INTERVAL: number;
+    readonly connectTimeout: number;
+    readonly handshakeTimeout: number;
+    readonly maxBackoff: number;
     readonly backOffUnreachable: boolean;
+    /** Servers tried per tick. */
+    readonly probes: number;
     /** The interval timer (null before start()): `clearInterval(rover.intervalId)` stops the rover, as the original. */
     intervalId: ReturnType<typeof setInterval> | null;
     /** Whether the interval timer runs. */
@@ -241,6 +273,10 @@ declare class CallosumClient extends EventEmitter {
   stats(): CallosumClient.Stats;
   /** Monotonic counts of what the pool has done. */
   counters(): CallosumClient.Counters;
+  /** Whether the pool ranks connections adaptively (`options.adaptive`). */
+  readonly adaptive: boolean;
+  /** Per server: connections held, leases, lease-time estimate and weight. Empty unless `adaptive`. */
+  servers(): CallosumClient.ServerInfo[];
 
   on(event: 'error', listener: (error: CallosumClient.CallosumError) => void): this;
   on(event: 'unreachable', listener: (id: string, server: CallosumClient.ServerAddress) => void): this;

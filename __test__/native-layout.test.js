@@ -25,8 +25,10 @@ const IO_INDICES = [
   'IO_VICTIM_SLOT',
   'IO_VICTIM_LEASED',
   'IO_REFUSE_FROM',
+  'IO_SERVER',
+  'IO_CLOCK_MS',
 ];
-const META_INDICES = ['META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_QUEUE'];
+const META_INDICES = ['META_QUEUE_LEN', 'META_SLOT_COUNT', 'META_RESULT', 'META_SAMPLES', 'META_QUEUE'];
 const NOT_INDICES = ['IO_LEN', 'META_LEN', 'IO_BYTE_OFFSET', 'META_BYTE_OFFSET'];
 
 // shared::probe_tag, in JavaScript: a hash of the name.
@@ -72,8 +74,8 @@ test("every index Rust exports is covered here, and lib/native.js exports the ad
     }
     if (name in N) assert.equal(N[name], layout[name], name);
   }
-  const codes = ['OFFER_KEPT', 'OFFER_FULL', 'OFFER_CLOSED', 'OFFER_BAD_SLOT'].map((n) => N[n]);
-  assert.equal(new Set(codes).size, 4, 'offer codes are distinct');
+  const codes = ['OFFER_KEPT', 'OFFER_FULL', 'OFFER_CLOSED', 'OFFER_BAD_SLOT', 'OFFER_BAD_SERVER'].map((n) => N[n]);
+  assert.equal(new Set(codes).size, codes.length, 'offer codes are distinct');
   assert.ok(N.META_QUEUE + N.QUEUE_CAP <= N.META_LEN);
 });
 

@@ -118,14 +118,17 @@ async function run(options) {
   const addresses = {};
   for (let i = 0; i < CONFIG.SERVERS; i++) {
     const slow = i === 0;
-    const server = new CallosumServer({ delay: CONFIG.DELAY * (slow ? CONFIG.SLOW_FACTOR : 1), workers: CONFIG.WORKERS });
+    const server = new CallosumServer({
+      delay: CONFIG.DELAY * (slow ? CONFIG.SLOW_FACTOR : 1),
+      workers: CONFIG.WORKERS,
+    });
     const { host, port } = await server.listen();
     servers.push({ name: slow ? 's1 (slow)' : `s${i + 1}`, server, port });
     addresses[`s${i + 1}`] = { host, port };
   }
   const clients = [];
   for (let i = 0; i < CONFIG.CLIENTS; i++) clients.push(new Client(options, addresses, seededRandom(CONFIG.SEED + i)));
-  const capacity = (CONFIG.WORKERS * 1000 / CONFIG.DELAY) * (CONFIG.SERVERS - 1 + 1 / CONFIG.SLOW_FACTOR);
+  const capacity = ((CONFIG.WORKERS * 1000) / CONFIG.DELAY) * (CONFIG.SERVERS - 1 + 1 / CONFIG.SLOW_FACTOR);
   const rate = (CONFIG.LOAD * capacity) / CONFIG.CLIENTS; // per client, per second
   await sleep(1000); // the rovers fill the pools
 
@@ -184,10 +187,12 @@ function fmt(n, digits = 1) {
 }
 
 async function main() {
-  const capacity = (CONFIG.WORKERS * 1000 / CONFIG.DELAY) * (CONFIG.SERVERS - 1 + 1 / CONFIG.SLOW_FACTOR);
-  console.log(`${CONFIG.SERVERS} servers on loopback, s1 ${CONFIG.SLOW_FACTOR}x slower; ${CONFIG.CLIENTS} clients, ` +
-    `MAX_SLOTS ${CONFIG.MAX_SLOTS}, roving every ${CONFIG.ROVING_INTERVAL} ms; load ${Math.round(CONFIG.LOAD * 100)}% ` +
-    `of ${Math.round(capacity)} requests/s; measured ${CONFIG.WINDOW} s after ${CONFIG.WARMUP} s of warm-up.\n`);
+  const capacity = ((CONFIG.WORKERS * 1000) / CONFIG.DELAY) * (CONFIG.SERVERS - 1 + 1 / CONFIG.SLOW_FACTOR);
+  console.log(
+    `${CONFIG.SERVERS} servers on loopback, s1 ${CONFIG.SLOW_FACTOR}x slower; ${CONFIG.CLIENTS} clients, ` +
+      `MAX_SLOTS ${CONFIG.MAX_SLOTS}, roving every ${CONFIG.ROVING_INTERVAL} ms; load ${Math.round(CONFIG.LOAD * 100)}% ` +
+      `of ${Math.round(capacity)} requests/s; measured ${CONFIG.WINDOW} s after ${CONFIG.WARMUP} s of warm-up.\n`,
+  );
   const specified = await run({ adaptive: false, probes: 1 });
   const adaptive = await run({ adaptive: true, probes: 2 });
   const rows = [
@@ -198,16 +203,22 @@ async function main() {
     ['requests failed', String(specified.failed), String(adaptive.failed)],
   ];
   for (let i = 0; i < specified.share.length; i++) {
-    rows.push([`share of ${specified.share[i].name}`, `${fmt(specified.share[i].share * 100)}%`,
-      `${fmt(adaptive.share[i].share * 100)}%`]);
+    rows.push([
+      `share of ${specified.share[i].name}`,
+      `${fmt(specified.share[i].share * 100)}%`,
+      `${fmt(adaptive.share[i].share * 100)}%`,
+    ]);
   }
   const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const r of rows) console.log(`${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padStart(widths[2])}`);
+  for (const r of rows)
+    console.log(`${r[0].padEnd(widths[0])}  ${r[1].padStart(widths[1])}  ${r[2].padStart(widths[2])}`);
   if (adaptive.held.length !== 0) {
-    console.log('\nOne adaptive client\'s view at the end (client.servers()):');
+    console.log("\nOne adaptive client's view at the end (client.servers()):");
     for (const s of adaptive.held) {
-      console.log(`  ${String(s.server).padEnd(4)} held ${s.held}, leases ${s.leases}, ` +
-        `estimate ${fmt(s.estimateMs, 2)} ms, weight ${fmt(s.weight, 2)}`);
+      console.log(
+        `  ${String(s.server).padEnd(4)} held ${s.held}, leases ${s.leases}, ` +
+          `estimate ${fmt(s.estimateMs, 2)} ms, weight ${fmt(s.weight, 2)}`,
+      );
     }
   }
 }

@@ -14,7 +14,7 @@
 // lib/held-bytes.js (bytes held for idle sockets, the sweep), lib/offers.js
 // (adoption, displacement, refusal), lib/waiters.js (waiting and hand-offs),
 // lib/close.js (close and drain), lib/returns.js (the uncommon returns), lib/validators.js (argument checks),
-// lib/errors.js (the error registry).
+// lib/errors.js (the error registry), lib/adaptive.js (servers and timed leases of an adaptive pool).
 //
 // Shared state: collaborator objects, one of each owned by the client in a
 // `#field` and given the others they need (lib/handles.js says why).
@@ -33,6 +33,7 @@ const { Offers, unreadOf } = require('./offers.js');
 const { Waiting } = require('./waiters.js');
 const { Close } = require('./close.js');
 const { Returns } = require('./returns.js');
+const { Adaptive } = require('./adaptive.js');
 
 const { control, CONTROL_POOL, META_RESULT, META_QUEUE_LEN, META_QUEUE, QUEUE_CAP } = N;
 
@@ -54,6 +55,11 @@ class CallosumClient extends EventEmitter {
   /** @type {Set<{ stop(): unknown }>} */
   #rovers = new Set();
   #maxWaiting;
+  /** @type {Adaptive | null} null unless options.adaptive */
+  #adaptive = null;
+  // The queue length at which a return flushes: an adaptive pool keeps room
+  // for a two-word sampled return after every write.
+  #flushAt = QUEUE_CAP;
   // Reports bad input without throwing: an 'error' event if anyone listens,
   // otherwise a process warning (an unheard 'error' event would throw).
   /** @param {Error} err */
@@ -62,16 +68,17 @@ class CallosumClient extends EventEmitter {
     else process.emitWarning(err);
   };
 
-  /** @param {{ MAX_SLOTS?: number, maxWaiting?: number, maxHeldBytes?: number }} [options] */
+  /** @param {{ MAX_SLOTS?: number, maxWaiting?: number, maxHeldBytes?: number, adaptive?: boolean }} [options] */
   constructor(options) {
     super();
     const o = V.readOptions(options, 'CallosumClient: options', V.CLIENT_OPTION_KEYS);
     const maxSlots = V.validateMaxSlots(o.MAX_SLOTS, 'options.MAX_SLOTS');
     this.#maxWaiting = V.validateMaxWaiting(o.maxWaiting, 'options.maxWaiting');
     const maxHeldBytes = V.validateMaxHeldBytes(o.maxHeldBytes, 'options.maxHeldBytes');
+    const adaptive = V.validateBoolean(o.adaptive, 'options.adaptive');
     // A poisoned native pool (lib/native.js) is reported once; the pool then
     // behaves as closed, with its sockets destroyed by JavaScript, which still knows them all.
-    const native = new N.NativeBridge(maxSlots, (err) => {
+    const native = new N.NativeBridge(maxSlots, adaptive, (err) => {
       this.#report(err);
       if (!this.#close.closed) this.#close.begin(undefined);
     });
@@ -86,6 +93,10 @@ class CallosumClient extends EventEmitter {
     this.#waiting = new Waiting(this, table, this.#counters);
     this.#close = new Close(this, table, native, watch, this.#held, this.#waiting, this.#rovers);
     this.#returns = new Returns(table, native, watch, this.#counters, this.#close, this.#report);
+    if (adaptive) {
+      this.#adaptive = new Adaptive(table, native, maxSlots);
+      this.#flushAt = QUEUE_CAP - N.QUEUE_SAMPLE_WORDS + 1;
+    }
     this.#held.startSweeping();
     Object.defineProperty(this, 'MAX_SLOTS', { value: maxSlots, enumerable: true });
     /** @type {number} */
@@ -104,6 +115,11 @@ class CallosumClient extends EventEmitter {
 
   get closed() {
     return this.#close.closed;
+  }
+
+  /** Whether connections are ranked adaptively (options.adaptive). */
+  get adaptive() {
+    return this.#adaptive !== null;
   }
 
   /** Lends the idle live socket with the lowest slot; undefined if none. */
@@ -136,6 +152,7 @@ class CallosumClient extends EventEmitter {
       }
       table.state[h] = LEASED;
       this.#counters.leases++;
+      if (this.#adaptive !== null) this.#adaptive.lent(h);
       return socket;
     }
   }
@@ -165,9 +182,12 @@ class CallosumClient extends EventEmitter {
       return;
     }
     this.#counters.returns++;
+    const adaptive = this.#adaptive;
     if (this.#waiting.length !== 0) {
       // Straight to the oldest waiter: it stays lent, nothing goes idle.
+      if (adaptive !== null && table.lentAt[h] > 0) adaptive.queueSample(h, true);
       this.#waiting.handTo(h, socket);
+      if (adaptive !== null) adaptive.lent(h);
       return;
     }
     try {
@@ -183,13 +203,18 @@ class CallosumClient extends EventEmitter {
       return;
     }
     table.state[h] = IDLE;
+    // A timed lease's return carries its duration (lib/adaptive.js).
+    if (adaptive !== null && table.lentAt[h] > 0) {
+      adaptive.queueSample(h, false);
+      return;
+    }
     // Queue the return; the next crossing into Rust applies it (inline: the
     // hot path's one write, see NativeBridge.queueReturn).
     const meta = this.#native.meta;
     const n = meta[META_QUEUE_LEN];
     meta[META_QUEUE + n] = h;
     meta[META_QUEUE_LEN] = n + 1;
-    if (n + 1 === QUEUE_CAP) this.#native.call(N.flush);
+    if (n + 1 >= this.#flushAt) this.#native.call(N.flush);
   }
 
   /**
@@ -199,6 +224,16 @@ class CallosumClient extends EventEmitter {
    * @param {any} socket
    */
   newConnection(slot, socket) {
+    this.#offer(slot, socket, undefined);
+  }
+
+  /**
+   * newConnection(), and what client.rove() offers with its server's id.
+   * @param {number} slot
+   * @param {any} socket
+   * @param {string | undefined} serverId
+   */
+  #offer(slot, socket, serverId) {
     if (!V.isSocketLike(socket)) {
       this.#report(errors.ERR_CALLOSUM_NOT_A_SOCKET('offered', socket));
       return;
@@ -254,6 +289,9 @@ class CallosumClient extends EventEmitter {
     const handOff = this.#waiting.length !== 0;
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = handOff ? 1 : 0;
+    const adaptive = this.#adaptive;
+    const server = adaptive === null ? 0 : adaptive.serverIndex(socket, serverId);
+    io[N.IO_SERVER] = server;
     if (!native.call(N.offer)) {
       destroyQuietly(socket);
       return;
@@ -279,6 +317,7 @@ class CallosumClient extends EventEmitter {
       if (victim >= 0) offers.restore(victim, victimSlot, victimLeased);
       return;
     }
+    if (adaptive !== null) adaptive.kept(h, server);
     this.#counters.offersKept++;
     if (victim >= 0) this.#counters.offersDisplacing++;
     if (debugOn) debug('kept slot %d (handle %d), %d slots held', slot, h, this.slotCount);
@@ -289,6 +328,7 @@ class CallosumClient extends EventEmitter {
     if (handOff) {
       socket._leased = true;
       this.#waiting.handTo(h, socket);
+      if (adaptive !== null) adaptive.lent(h);
     }
   }
 
@@ -393,7 +433,9 @@ class CallosumClient extends EventEmitter {
   rove(servers, options) {
     const Rover = require('./rover/index.js');
     const rover = new Rover({ ...V.readOptions(options, 'rove: options', V.ROVER_OPTION_KEYS), servers });
-    rover.on('connection', (/** @type {number} */ slot, /** @type {any} */ socket) => this.newConnection(slot, socket));
+    rover.on('connection', (/** @type {number} */ slot, /** @type {any} */ socket, /** @type {unknown} */ id) =>
+      this.#offer(slot, socket, typeof id === 'string' ? id : undefined),
+    );
     rover.on('error', (/** @type {Error} */ err) => this.#report(err));
     rover.on('unreachable', (/** @type {string} */ id, /** @type {unknown} */ server) => {
       this.emit('unreachable', id, server);
@@ -420,6 +462,15 @@ class CallosumClient extends EventEmitter {
       maxHeldBytes: this.#held.max,
       closed: this.#close.closed,
     };
+  }
+
+  /**
+   * An adaptive pool's servers: per server, the connections held, leases,
+   * the lease-time estimate and the weight its slots are scaled by. Empty
+   * for a pool that is not adaptive.
+   */
+  servers() {
+    return this.#adaptive === null ? [] : this.#adaptive.servers();
   }
 
   /** What the pool has done since it was made: monotonic counts (README lists them). */

@@ -47,6 +47,10 @@ class HandleTable {
     /** How many entries of `held` are set, and their bytes in all. */
     this.heldCount = 0;
     this.heldBytes = 0;
+    /** @type {number[]} by handle, adaptive pools only: the server index it was offered with (lib/adaptive.js) */
+    this.serverOf = [];
+    /** @type {number[]} by handle, adaptive pools only: the clock when a timed lease began, or 0 */
+    this.lentAt = [];
     /** What kHandle holds on a socket of this pool that died while lent. */
     this.diedMark = -1 - poolId;
   }
@@ -60,6 +64,7 @@ class HandleTable {
   forget(h, socket) {
     this.sockets[h] = undefined;
     this.state[h] = FREE;
+    if (this.lentAt[h] !== undefined) this.lentAt[h] = 0;
     const held = this.held[h];
     if (held !== undefined) {
       this.held[h] = undefined;
@@ -84,6 +89,11 @@ class HandleTable {
     this.sockets[to] = socket;
     this.state[to] = state;
     this.held[to] = held;
+    if (this.serverOf[from] !== undefined) {
+      this.serverOf[to] = this.serverOf[from];
+      this.lentAt[to] = this.lentAt[from];
+      this.lentAt[from] = 0;
+    }
     socket[kHandle] = to;
   }
 

@@ -59,6 +59,14 @@ const NAMES = [
   'OFFER_BAD_SLOT',
   'CONTROL_POOL',
   'CONTROL_LEN',
+  // Adaptive pools (E6): the server of an offer, the clock of sampled
+  // returns, the batch mark, and the queue's two-word samples.
+  'IO_SERVER',
+  'IO_CLOCK_MS',
+  'META_SAMPLES',
+  'OFFER_BAD_SERVER',
+  'QUEUE_SAMPLE_WORDS',
+  'SAMPLE_MAX_US',
 ];
 
 /**
@@ -67,7 +75,8 @@ const NAMES = [
  *   META_SLOT_COUNT: number, META_RESULT: number, META_QUEUE: number, META_LEN: number, QUEUE_CAP: number,
  *   IO_BYTE_OFFSET: number, META_BYTE_OFFSET: number, SHARED_BYTES: number, OFFER_KEPT: number,
  *   OFFER_FULL: number, OFFER_CLOSED: number, OFFER_BAD_SLOT: number, CONTROL_POOL: number,
- *   CONTROL_LEN: number }} Layout
+ *   CONTROL_LEN: number, IO_SERVER: number, IO_CLOCK_MS: number, META_SAMPLES: number, OFFER_BAD_SERVER: number,
+ *   QUEUE_SAMPLE_WORDS: number, SAMPLE_MAX_US: number }} Layout
  */
 
 /** @returns {Readonly<Layout>} */
@@ -101,9 +110,12 @@ function views(buffer) {
 }
 
 // A native pool and views of the memory it shares with JavaScript.
-/** @param {number} maxSlots */
-function createNative(maxSlots) {
-  const pool = new NativePool(maxSlots);
+/**
+ * @param {number} maxSlots
+ * @param {boolean} [adaptive]
+ */
+function createNative(maxSlots, adaptive = false) {
+  const pool = new NativePool(maxSlots, adaptive);
   const { io, meta } = views(pool.buffer());
   return { pool, id: pool.id, io, meta };
 }
@@ -116,10 +128,11 @@ function createNative(maxSlots) {
 class NativeBridge {
   /**
    * @param {number} maxSlots
+   * @param {boolean} adaptive
    * @param {(err: Error) => void} onFault
    */
-  constructor(maxSlots, onFault) {
-    const native = createNative(maxSlots);
+  constructor(maxSlots, adaptive, onFault) {
+    const native = createNative(maxSlots, adaptive);
     this.pool = native.pool;
     /** Names this pool to the shared entry points (control[CONTROL_POOL]). */
     this.id = native.id;
@@ -185,6 +198,20 @@ class NativeBridge {
     if (this.poisoned) return null;
     try {
       return this.pool.stats();
+    } catch (err) {
+      this.fault(err);
+      return null;
+    }
+  }
+
+  /**
+   * An adaptive pool's servers, by index, or null once poisoned.
+   * @returns {Array<{ server: number, held: number, leases: number, estimateMs?: number, weight: number }> | null}
+   */
+  servers() {
+    if (this.poisoned) return null;
+    try {
+      return this.pool.servers();
     } catch (err) {
       this.fault(err);
       return null;

@@ -87,6 +87,8 @@ class Offers {
     const io = this.native.io;
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = wasLeased ? 1 : 0;
+    // An adaptive pool: back on its own server (read only by such a pool).
+    io[N.IO_SERVER] = this.table.serverOf[victim] ?? 0;
     if (!this.native.call(N.offer) || this.native.meta[N.META_RESULT] !== N.OFFER_KEPT) {
       this.displace(victim, slot, wasLeased); // cannot happen; if it does, the usual way
       return;

@@ -22,7 +22,7 @@ const DEFAULT_MAX_SLOTS = 100;
 const DEFAULT_MAX_HELD_BYTES = 64 * 1024;
 
 /** The options `new CallosumClient()` reads. */
-const CLIENT_OPTION_KEYS = Object.freeze(['MAX_SLOTS', 'maxWaiting', 'maxHeldBytes']);
+const CLIENT_OPTION_KEYS = Object.freeze(['MAX_SLOTS', 'maxWaiting', 'maxHeldBytes', 'adaptive']);
 /**
  * The options `new Rover()` reads besides `servers`, and the ones `client.rove(servers, options)`
  * passes on to it: one list, so the two cannot drift.

@@ -295,8 +295,13 @@ fn samples<'q>(pool: &mut Pool, queue: &'q mut [Handle], clock_ms: f64) -> &'q m
             let handle = !word;
             if let Some(&duration) = queue.get(read) {
                 read += 1;
-                let duration = u64::try_from(duration as i32).unwrap_or(0);
-                pool.record_sample(handle, duration, now);
+                if duration < 0x8000_0000 {
+                    pool.record_sample(handle, u64::from(duration), now);
+                } else {
+                    // A hand-off to a waiter: sampled, and still lent.
+                    pool.record_sample(handle, u64::from(!duration), now);
+                    continue;
+                }
             }
             handle
         };
@@ -395,6 +400,27 @@ mod tests {
         set_io(&core, IO_SERVER, -1.0);
         core.offer().unwrap();
         assert_eq!(result(&core), OFFER_BAD_SERVER);
+    }
+
+    #[test]
+    fn a_hand_off_sample_leaves_the_handle_lent() {
+        let core = adaptive_core();
+        core.lease().unwrap();
+        let h = result(&core);
+        set_io(&core, IO_CLOCK_MS, 7.0);
+        // Sampled, complemented duration: a hand-off to a waiter.
+        queue(&core, &[!h, !4_000]);
+        mark_sampled(&core);
+        core.flush().unwrap();
+        let pool = core.pool.borrow();
+        assert_eq!(pool.state(h), callosum_pool::State::Leased, "still lent");
+        let sampled: Vec<_> = pool
+            .servers()
+            .into_iter()
+            .filter(|s| s.estimate_us.is_some())
+            .collect();
+        assert_eq!(sampled.len(), 1, "{sampled:?}");
+        assert_eq!(sampled[0].estimate_us, Some(4_000.0));
     }
 
     /// Runs `ops` return+lease crossings on a 100-entry pool of 10 servers

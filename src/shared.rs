@@ -29,7 +29,11 @@
 //! and adds 1 to `meta[META_SAMPLES]` (any non-zero value marks the batch).
 //! A plain handle is never negative, so in a marked batch Rust tells the two
 //! apart by the sign while it applies the batch: it records the sample, then
-//! takes the handle back as any other. So the crossing count does not
+//! takes the handle back as any other. A lease that ends in a hand-off to a
+//! waiter of `acquire()` (the socket goes straight to its next user, still
+//! lent) is sampled without a return: its duration word is written
+//! complemented (`!duration_us`, negative as an Int32), and Rust records the
+//! sample and leaves the handle lent. So the crossing count does not
 //! change, and a batch with no sample (7 in 8 or more) costs the adaptive
 //! pool one load and compare more, not a decoding pass. Rust resets
 //! `META_SAMPLES` with `META_QUEUE_LEN`. The time of
@@ -42,8 +46,7 @@
 //! estimator's least weight instead of by time. JavaScript keeps one rule
 //! for both kinds of word: write only while `n + 2 <= QUEUE_CAP`, i.e. flush
 //! as soon as fewer than `QUEUE_SAMPLE_WORDS` words are left. A tag in the
-//! last word with no duration after it is taken back without a sample; a
-//! negative duration counts as 0. A batch not marked in `META_SAMPLES`, and
+//! last word with no duration after it is taken back without a sample. A batch not marked in `META_SAMPLES`, and
 //! every batch of a pool that is not adaptive, is read as plain handles (a
 //! tag would be refused as an unknown handle and its duration word taken
 //! for a handle): JavaScript must mark every batch that has a sample, and

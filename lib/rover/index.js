@@ -272,7 +272,9 @@ class Rover extends EventEmitter {
         channels.roverConnection.publish({ rover: this, serverId, server, slot, socket });
       }
       // Nobody listening for it: the socket would be left open, owned by nobody.
-      if (!this.emit('connection', slot, socket)) socket.destroy();
+      // The server's id comes third (the original emits two arguments): an
+      // adaptive pool knows a connection's server by it.
+      if (!this.emit('connection', slot, socket, serverId)) socket.destroy();
     }
   }
 }
