@@ -4,6 +4,6 @@
 // constructor itself, as in the original module.
 
 const { CallosumClient } = require('./lib/client.js');
-const Rover = require('./lib/rover.js');
+const Rover = require('./lib/rover/index.js');
 
 module.exports = Object.assign(CallosumClient, { CallosumClient, default: CallosumClient, Rover });

@@ -4,7 +4,7 @@
 import type Declared = require('./index.js'); // index.d.ts: TypeScript prefers a .d.ts to the .js beside it
 import client = require('./lib/client.js');
 import lease = require('./lib/lease.js');
-import Rover = require('./lib/rover.js');
+import Rover = require('./lib/rover/index.js');
 
 type ClientClass = new (options?: Declared.Options) => Declared;
 type RoverClass = new (options?: Declared.RoverOptions) => Declared.Rover;

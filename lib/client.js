@@ -29,7 +29,7 @@ const N = require('./native.js');
 const { HandleTable, kHandle, IDLE, LEASED, HANDED } = require('./handles.js');
 const { SocketWatch, isDead, deathOf, destroyQuietly } = require('./socket-watch.js');
 const { HeldBytes } = require('./held-bytes.js');
-const { Offers, unreadOf } = require('./offers.js');
+const { Offers } = require('./offers.js');
 const { Waiting } = require('./waiters.js');
 const { Close } = require('./close.js');
 const { Returns } = require('./returns.js');
@@ -89,7 +89,7 @@ class CallosumClient extends EventEmitter {
     this.#table = table;
     this.#watch = watch;
     this.#held = new HeldBytes(table, watch, this.#counters, maxHeldBytes);
-    this.#offers = new Offers(this, table, native, this.#held, watch, this.#counters);
+    this.#offers = new Offers(this, table, native, this.#held, watch, this.#counters, this.#report);
     this.#waiting = new Waiting(this, table, this.#counters);
     this.#close = new Close(this, table, native, watch, this.#held, this.#waiting, this.#rovers);
     this.#returns = new Returns(table, native, watch, this.#counters, this.#close, this.#report);
@@ -234,47 +234,8 @@ class CallosumClient extends EventEmitter {
    * @param {string | undefined} serverId
    */
   #offer(slot, socket, serverId) {
-    if (!V.isSocketLike(socket)) {
-      this.#report(errors.ERR_CALLOSUM_NOT_A_SOCKET('offered', socket));
-      return;
-    }
-    let held;
-    try {
-      held = socket[kHandle] !== undefined;
-    } catch {
-      held = true; // a getter on our own key: not a socket we can trust
-    }
-    if (held) {
-      // Already in this pool or another one: leave it where it is.
-      this.#report(errors.ERR_CALLOSUM_SOCKET_HELD(socket));
-      return;
-    }
     const offers = this.#offers;
-    if (!V.isSlot(slot)) {
-      destroyQuietly(socket);
-      this.#counters.offersRefused++;
-      if (channels.refused.hasSubscribers) {
-        channels.refused.publish({ client: this, slot, socket, reason: 'invalid-slot', highestSlot: null });
-      }
-      this.#report(errors.ERR_CALLOSUM_INVALID_SLOT(slot));
-      return;
-    }
-    let dead;
-    try {
-      dead = socket.destroyed === true;
-    } catch {
-      dead = true;
-    }
-    if (dead || this.#close.closed) {
-      offers.refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
-      return;
-    }
-    // More unread bytes than the pool would hold for it (bytes that came
-    // with or after the slot line): refused before it can displace anyone.
-    if (unreadOf(socket) > this.#held.max) {
-      offers.refuse(slot, socket, 'flooded', null);
-      return;
-    }
+    if (!offers.admit(slot, socket, this.#close.closed)) return;
     // A full pool refuses its highest kept slot and above: Rust publishes
     // that slot after every call (Infinity while there is room), and the kept
     // set changes only in a call, so most refusals need no crossing.

@@ -10,6 +10,8 @@
 // Shared state: see lib/handles.js (collaborator objects owned by the client).
 
 const { channels, debug, debugOn } = require('./diagnostics.js');
+const { errors } = require('./errors.js');
+const V = require('./validators.js');
 const { IDLE, DISPLACED, kHandle } = require('./handles.js');
 const N = require('./native.js');
 const { destroyQuietly } = require('./socket-watch.js');
@@ -22,14 +24,69 @@ class Offers {
    * @param {import('./held-bytes.js').HeldBytes} held
    * @param {import('./socket-watch.js').SocketWatch} watch
    * @param {import('./counters.js').Counters} counters
+   * @param {(err: Error) => void} report the client's: bad input as 'error' events
    */
-  constructor(client, table, native, held, watch, counters) {
+  constructor(client, table, native, held, watch, counters, report) {
     this.client = client;
+    this.report = report;
     this.table = table;
     this.native = native;
     this.held = held;
     this.watch = watch;
     this.counters = counters;
+  }
+
+  /**
+   * What an offer must pass before any crossing: a usable socket, held by no
+   * pool, a valid slot, alive, the pool open, and no more unread bytes than
+   * the pool would hold for it. False if it was refused (destroyed and
+   * published) or reported (left alone).
+   * @param {number} slot
+   * @param {any} socket
+   * @param {boolean} closed
+   */
+  admit(slot, socket, closed) {
+    if (!V.isSocketLike(socket)) {
+      this.report(errors.ERR_CALLOSUM_NOT_A_SOCKET('offered', socket));
+      return false;
+    }
+    let held;
+    try {
+      held = socket[kHandle] !== undefined;
+    } catch {
+      held = true; // a getter on our own key: not a socket we can trust
+    }
+    if (held) {
+      // Already in this pool or another one: leave it where it is.
+      this.report(errors.ERR_CALLOSUM_SOCKET_HELD(socket));
+      return false;
+    }
+    if (!V.isSlot(slot)) {
+      destroyQuietly(socket);
+      this.counters.offersRefused++;
+      if (channels.refused.hasSubscribers) {
+        channels.refused.publish({ client: this.client, slot, socket, reason: 'invalid-slot', highestSlot: null });
+      }
+      this.report(errors.ERR_CALLOSUM_INVALID_SLOT(slot));
+      return false;
+    }
+    let dead;
+    try {
+      dead = socket.destroyed === true;
+    } catch {
+      dead = true;
+    }
+    if (dead || closed) {
+      this.refuse(slot, socket, dead ? 'destroyed' : 'closed', null);
+      return false;
+    }
+    // More unread bytes than the pool would hold for it (bytes that came
+    // with or after the slot line): refused before it can displace anyone.
+    if (unreadOf(socket) > this.held.max) {
+      this.refuse(slot, socket, 'flooded', null);
+      return false;
+    }
+    return true;
   }
 
   /**

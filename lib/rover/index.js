@@ -13,9 +13,8 @@
 //
 // The files: this one (the class: options, ticks, events), servers.js (what
 // the rover knows of each server: back-off, the lookup in flight; the pick),
-// attempt.js (one connection attempt), slot-line.js (the slot-line parser),
-// options.js (the checks lib/validators.js does not have yet). Argument
-// checks are lib/validators.js's, error messages lib/errors.js's.
+// attempt.js (one connection attempt), slot-line.js (the slot-line parser).
+// Argument checks are lib/validators.js's, error messages lib/errors.js's.
 
 const { EventEmitter } = require('node:events');
 const dns = require('node:dns');
@@ -27,7 +26,9 @@ const { Attempt } = require('./attempt.js');
 const { ServerTable } = require('./servers.js');
 const { parseSlotLine, MAX_SLOT_DIGITS } = require('./slot-line.js');
 const V = require('../validators.js');
-const { ROVER_KEYS, validateProbes } = require('./options.js');
+
+/** Every option `new Rover()` reads: the ones `client.rove()` passes on, and `servers`. */
+const ROVER_KEYS = Object.freeze([...V.ROVER_OPTION_KEYS, 'servers']);
 
 /** @typedef {import('./attempt.js').Outcome} Outcome */
 /** @typedef {import('./attempt.js').ConnectFunction} ConnectFunction */
@@ -95,7 +96,7 @@ class Rover extends EventEmitter {
     this.handshakeTimeout = V.validateMs(o.handshakeTimeout, 'options.handshakeTimeout', DEFAULTS.handshakeTimeout);
     this.maxBackoff = V.validateMs(o.maxBackoff, 'options.maxBackoff', DEFAULTS.maxBackoff);
     this.backOffUnreachable = V.validateBoolean(o.backOffUnreachable, 'options.backOffUnreachable');
-    this.probes = validateProbes(o.probes, 'options.probes', DEFAULTS.probes);
+    this.probes = V.validateProbes(o.probes, 'options.probes', DEFAULTS.probes);
     this.#random = V.validateFunction(o.random, 'options.random', Math.random);
     this.#now = V.validateFunction(o.now, 'options.now', () => performance.now());
     this.#connect = V.validateFunction(o.connect, 'options.connect', defaultConnect);

@@ -1,5 +1,5 @@
 //! The rover's rules, free of I/O so they can be tested exactly. They are the
-//! JavaScript rover's (`lib/rover.js`; its rules are written out in
+//! JavaScript rover's (`lib/rover/`; its rules are written out in
 //! `docs/rover.md`):
 //!
 //! - every roving interval, pick uniformly at random one of the known servers
@@ -28,12 +28,12 @@
 use crate::rng::Rng;
 use std::time::{Duration, Instant};
 
-/// The most digits a slot line may have before its `\r\n` (as lib/rover.js).
+/// The most digits a slot line may have before its `\r\n` (as lib/rover/).
 pub const MAX_SLOT_DIGITS: usize = 20;
 /// The longest slot line accepted, `\r\n` included.
 pub const MAX_SLOT_LINE: usize = MAX_SLOT_DIGITS + 2;
 
-/// The default ceiling of the back-off, when it is on (as lib/rover.js).
+/// The default ceiling of the back-off, when it is on (as lib/rover/).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
