@@ -26,6 +26,10 @@ const CONFIG = {
   // socket returned just before without heap work, as the native one does)
   burst: { burst: 16, cycles: scaled(500_000, 1600) },
   churn: { maxSlots: 1000, slotRange: 2000, steps: scaled(200_000, 1000), mix: 'offer 70%, lend 10%, return 10%, leased socket dies (close) and is returned 10%', maxHeld: 64 },
+  // issue 20: the same get+return loops on a pool built with { adaptive: true },
+  // measured next to the plain native pool in every round (which of the two
+  // goes first alternates), so that their per-round difference is a pair
+  adaptive: { sizes: [100], budgetNs: 15 },
   acquire: { poolSize: 100, cycles: scaled(200_000, 200) },
   contended: { connections: 100, callers: 800, acquisitions: scaled(200_000, 800) },
   memory: { poolSize: 100, cycles: scaled(10_000_000, 10000) },

@@ -21,9 +21,23 @@ function loadNative() {
     probe.on('error', () => {});
     const hasAcquire = typeof probe.acquire === 'function';
     if (typeof probe.close === 'function') probe.close();
-    return { Native, hasAcquire };
+    return { Native, hasAcquire, adaptiveError: probeAdaptive(Native) };
   } catch (err) {
     return { error: `require('..') failed: ${String(err && err.message).split('\n')[0]}` };
+  }
+}
+
+// Whether the package has the adaptive mode (issue 20, SPEC E6): an older one
+// ignores or refuses the option; the adaptive rows then print n/a.
+function probeAdaptive(Native) {
+  try {
+    const probe = new Native({ MAX_SLOTS: 2, adaptive: true });
+    if (typeof probe.on === 'function') probe.on('error', () => {});
+    const on = probe.adaptive === true;
+    if (typeof probe.close === 'function') probe.close();
+    return on ? null : 'no adaptive option';
+  } catch (err) {
+    return `no adaptive option (${String(err && err.message).split('\n')[0]})`;
   }
 }
 
@@ -38,6 +52,12 @@ const native = !SELECTED || SELECTED.has('native') ? loadNative() : { error: 'no
 
 const IMPLS = {
   native: { label: 'native (this package)', available: !native.error, reason: native.error },
+  // the same package with { adaptive: true }: its rows sit in the native column
+  'native-adaptive': {
+    label: 'native, adaptive: true',
+    available: !native.error && !native.adaptiveError,
+    reason: native.error || native.adaptiveError,
+  },
   original: { label: 'original 0.1.5 (model)', available: true },
   floor: { label: 'plain-JS floor', available: true },
   'churn-floor': { label: 'plain-JS churn floor', available: true },
@@ -51,7 +71,7 @@ if (SELECTED) {
 }
 
 function syncCtor(name) {
-  if (name === 'native') return native.Native;
+  if (name === 'native' || name === 'native-adaptive') return native.Native;
   if (name === 'original') return Original;
   if (name === 'floor') return Floor;
   if (name === 'churn-floor') return ChurnFloor;
@@ -59,7 +79,8 @@ function syncCtor(name) {
 }
 
 function newPool(name, maxSlots) {
-  const pool = new (syncCtor(name))({ MAX_SLOTS: maxSlots });
+  const options = name === 'native-adaptive' ? { MAX_SLOTS: maxSlots, adaptive: true } : { MAX_SLOTS: maxSlots };
+  const pool = new (syncCtor(name))(options);
   if (typeof pool.on === 'function') pool.on('error', onPoolError);
   return pool;
 }

@@ -11,13 +11,16 @@
 // rebuilt every round since D1 makes it grow; churn pools fresh every round),
 // and a full GC runs before a measurement whenever garbage is pending.
 // Workloads: get+return (same socket) and get+return in bursts of 16 on pools
-// of 100, 10,000 and 100,000; newConnection churn on a full pool of 1,000;
+// of 100, 10,000 and 100,000, and at 100 also on a pool with adaptive: true
+// (issue 20), measured next to the plain one in every round; newConnection churn on a full pool of 1,000;
 // acquire+return on an idle pool; acquire contended (8 callers per
 // connection, each holding it for one setImmediate); memory after 10M cycles.
 // See bench/README.md.
 //
 // Implementations:
 //   native         require('..'), this package (skipped as n/a while absent)
+//   native-adaptive  the same with { adaptive: true } (n/a on a package
+//                  without it); its rows "..., adaptive on" in the native column
 //   original       __test__/fixtures/original-0.1.5-model.js, a cost-faithful
 //                  model of 0.1.5
 //   floor          bench/floor.js, plain-JS typed-array heap, no checks
@@ -60,6 +63,22 @@ function rotate(list, by) {
   return list.slice(k).concat(list.slice(0, k));
 }
 
+// The implementations of a get+return or burst row in this round's order: at
+// the sizes measured adaptive too, 'native' becomes the pair native and
+// native-adaptive, adjacent, the first of the two alternating round by round.
+function withAdaptive(order, size, round) {
+  if (!CONFIG.adaptive.sizes.includes(size)) return order;
+  const pair = round % 2 ? ['native-adaptive', 'native'] : ['native', 'native-adaptive'];
+  return order.flatMap((name) => (name === 'native' ? pair : [name]));
+}
+
+// A row's id, title and column for one implementation: native-adaptive has
+// rows of its own ("..., adaptive on"), in the native column.
+function rowOf(id, title, name) {
+  if (name !== 'native-adaptive') return { id, title, column: name };
+  return { id: `${id}-adaptive`, title: `${title}, adaptive on`, column: 'native' };
+}
+
 async function attempt(id, title, unit, name, keep, fn) {
   const entry = results[id] && results[id].impls[name];
   if (entry && entry.error) return; // failed before: do not retry every round
@@ -87,15 +106,16 @@ async function runRound(round, keep, script) {
     for (const size of sizes) {
       const id = `getreturn-${size}`;
       const title = `get+return, pool ${size.toLocaleString('en-US')}`;
-      for (const name of rotate(['native', 'original', 'floor', 'generic-pool'], round)) {
+      for (const name of withAdaptive(rotate(['native', 'original', 'floor', 'generic-pool'], round), size, round)) {
+        const row = rowOf(id, title, name);
         if (!IMPLS[name].available) {
-          skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
+          skip(row.id, row.title, 'ns/cycle', row.column, IMPLS[name].reason);
           continue;
         }
         if (name === 'generic-pool') {
           await attempt(id, title, 'ns/cycle', name, keep, () => measureGenericGetReturn(size, CONFIG.getReturn.asyncCycles));
         } else {
-          await attempt(id, title, 'ns/cycle', name, keep, () => measureGetReturn(name, size, CONFIG.getReturn.syncCycles));
+          await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () => measureGetReturn(name, size, CONFIG.getReturn.syncCycles));
         }
       }
     }
@@ -106,9 +126,10 @@ async function runRound(round, keep, script) {
     for (const size of sizes) {
       const id = `burst-${size}`;
       const title = `get+return in bursts of ${CONFIG.burst.burst}, pool ${size.toLocaleString('en-US')}`;
-      for (const name of rotate(['native', 'original', 'floor'], round)) {
-        if (!IMPLS[name].available) skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
-        else await attempt(id, title, 'ns/cycle', name, keep, () => measureBurst(name, size, CONFIG.burst.cycles));
+      for (const name of withAdaptive(rotate(['native', 'original', 'floor'], round), size, round)) {
+        const row = rowOf(id, title, name);
+        if (!IMPLS[name].available) skip(row.id, row.title, 'ns/cycle', row.column, IMPLS[name].reason);
+        else await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () => measureBurst(name, size, CONFIG.burst.cycles));
       }
     }
   }

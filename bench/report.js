@@ -10,7 +10,7 @@ const { getReturnChart } = require('./chart.js');
 const { ROUNDS, SCALE, ONLY, OUT, DOCS_SVG, SELECTED, CONFIG, wants } = require('./config.js');
 const { IMPLS, native, poolErrorCount } = require('./implementations.js');
 const { gc, cpuShare } = require('./timing.js');
-const { results, median, orderedIds, med, pairedRatio } = require('./results.js');
+const { results, median, orderedIds, med, pairedRatio, pairedDifference, rounds } = require('./results.js');
 
 function fmt(v, digits = 1) {
   if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
@@ -25,7 +25,7 @@ function pad(s, n, left = false) {
 
 function printTable(memory) {
   const cols = ['native', 'original', 'floor', 'generic-pool', 'waiting-floor'];
-  const w0 = 44;
+  const w0 = 50;
   const w1 = 11;
   const wc = 14;
   const lines = [];
@@ -84,6 +84,7 @@ function printChurnMix(churnMixes) {
 
 function computeTargets(memory) {
   const t = [];
+  const adaptiveRefs = [];
   const add = (target, measured, goal, op, note) => {
     const pass = measured === null ? null : op === '>=' ? measured >= goal : measured <= goal;
     t.push({ target, measured, goal: `${op} ${goal}`, status: pass === null ? 'n/a' : pass ? 'met' : 'MISSED', note });
@@ -100,6 +101,27 @@ function computeTargets(memory) {
       add(`#4 ${what}, log growth: native 100,000 / native 100`, pairedRatio(`${prefix}-100000`, 'native', `${prefix}-100`, 'native'), 2, '<=');
     }
   }
+  // issue 20: what adaptive: true adds to a get+return, in ns, as the median
+  // of the per-round differences (on - off) of the pairs measured side by side
+  for (const [prefix, what] of [['getreturn', 'get+return'], ['burst', `bursts of ${CONFIG.burst.burst}`]]) {
+    for (const size of CONFIG.adaptive.sizes) {
+      const id = `${prefix}-${size}`;
+      if (!results[id]) continue;
+      const on = rounds(`${id}-adaptive`, 'native');
+      const off = rounds(id, 'native');
+      const detail = {
+        offNs: med(id, 'native'),
+        onNs: med(`${id}-adaptive`, 'native'),
+        differencesNs: on && off && on.length === off.length ? on.map((x, i) => x - off[i]) : null,
+      };
+      const diff = pairedDifference(`${id}-adaptive`, 'native', id, 'native');
+      if (prefix === 'getreturn') {
+        add(`#20 adaptive ${what} ${size.toLocaleString('en-US')}: on - off (ns, median of paired rounds)`, diff, CONFIG.adaptive.budgetNs, '<=', detail);
+      } else {
+        adaptiveRefs.push({ what: `adaptive ${what} ${size.toLocaleString('en-US')}: on - off (ns, median of paired rounds)`, value: diff, detail });
+      }
+    }
+  }
   add('#4 churn: original / native (x faster)', pairedRatio('churn', 'original', 'churn', 'native'), 3, '>=');
   // issue 14 on the isolated row: in one process the shared EventEmitter code
   // goes polymorphic and hides most of the gap to the floor (bench/README.md)
@@ -112,7 +134,7 @@ function computeTargets(memory) {
   add('#5 contended: generic-pool / native (x throughput)', pairedRatio('acquire-contended', 'generic-pool', 'acquire-contended', 'native'), 1.5, '>=');
   add('#5 contended: native / waiting floor (x time)', pairedRatio('acquire-contended', 'native', 'acquire-contended', 'waiting-floor'), 1.5, '<=');
   // references, no target
-  const refs = [];
+  const refs = [...adaptiveRefs];
   for (const size of CONFIG.getReturn.sizes) {
     const id = `getreturn-${size}`;
     const s = size.toLocaleString('en-US');
@@ -131,12 +153,21 @@ function computeTargets(memory) {
 }
 
 function printTargets({ targets, references }) {
-  const lines = ['', 'targets (issues 4, 5 and 14): ratios are medians of the per-round ratios (pairs measured in the same round):'];
+  const lines = ['', 'targets (issues 4, 5, 14 and 20): ratios are medians of the per-round ratios, differences medians of the per-round differences (pairs measured in the same round):'];
+  // the adaptive lines: the two medians and every round's difference
+  const detail = (d) =>
+    d && typeof d === 'object'
+      ? `    off ${fmt(d.offNs)} ns, on ${fmt(d.onNs)} ns (medians); on - off by round: ${d.differencesNs ? d.differencesNs.map((x) => x.toFixed(1)).join(', ') : 'n/a'}`
+      : null;
   for (const x of targets) {
-    lines.push(`  ${pad(x.target, 62)} ${pad(x.measured === null ? 'n/a' : x.measured.toFixed(2), 8, true)}  goal ${pad(x.goal, 7)}  ${x.status}`);
+    lines.push(`  ${pad(x.target, 72)} ${pad(x.measured === null ? 'n/a' : x.measured.toFixed(2), 8, true)}  goal ${pad(x.goal, 7)}  ${x.status}`);
+    if (detail(x.note)) lines.push(detail(x.note));
   }
   lines.push('references:');
-  for (const r of references) lines.push(`  ${pad(r.what, 62)} ${pad(r.value === null ? 'n/a' : r.value.toFixed(2), 8, true)}`);
+  for (const r of references) {
+    lines.push(`  ${pad(r.what, 72)} ${pad(r.value === null ? 'n/a' : r.value.toFixed(2), 8, true)}`);
+    if (detail(r.detail)) lines.push(detail(r.detail));
+  }
   console.log(lines.join('\n'));
 }
 

@@ -20,7 +20,7 @@ function median(values) {
 }
 
 // rows in a fixed order, whatever runs first
-const ROW_ORDER = ['getreturn-100', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-10000', 'burst-100000', 'churn', 'churn-isolated', 'acquire-idle', 'acquire-contended'];
+const ROW_ORDER = ['getreturn-100', 'getreturn-100-adaptive', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-100-adaptive', 'burst-10000', 'burst-100000', 'churn', 'churn-isolated', 'acquire-idle', 'acquire-contended'];
 function orderedIds() {
   return [...ROW_ORDER.filter((id) => results[id]), ...Object.keys(results).filter((id) => !ROW_ORDER.includes(id))];
 }
@@ -46,4 +46,14 @@ function pairedRatio(idA, a, idB, b) {
   return median(ra) / median(rb);
 }
 
-module.exports = { results, record, median, orderedIds, med, pairedRatio };
+// a - b: the median of the per-round differences (the adaptive rows against
+// the plain ones, measured next to each other in every round), null unless
+// both have every round
+function pairedDifference(idA, a, idB, b) {
+  const ra = rounds(idA, a);
+  const rb = rounds(idB, b);
+  if (!ra || !rb || ra.length !== rb.length) return null;
+  return median(ra.map((x, i) => x - rb[i]));
+}
+
+module.exports = { results, record, median, orderedIds, med, pairedRatio, pairedDifference, rounds };
