@@ -127,16 +127,29 @@ declare namespace CallosumClient {
   export interface ChannelMessages {
     'callosum:pool:kept': { client: CallosumClient; slot: number; socket: Socket; displacedSlot: number | null };
     'callosum:pool:refused': {
-      client: CallosumClient; slot: unknown; socket: Socket;
-      reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed' | 'flooded'; highestSlot: number | null;
+      client: CallosumClient;
+      slot: unknown;
+      socket: Socket;
+      reason: 'full' | 'closed' | 'invalid-slot' | 'destroyed' | 'flooded';
+      highestSlot: number | null;
     };
     'callosum:pool:dropped': {
-      client: CallosumClient; slot: number | undefined; socket: Socket;
-      reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable' | 'flooded'; leased: boolean; error?: unknown;
+      client: CallosumClient;
+      slot: number | undefined;
+      socket: Socket;
+      reason: 'end' | 'error' | 'close' | 'destroyed' | 'peer-ended' | 'unusable' | 'flooded';
+      leased: boolean;
+      error?: unknown;
     };
     'callosum:pool:acquire-timeout': { client: CallosumClient; timeout: number; waiting: number };
     'callosum:pool:closed': { client: CallosumClient; leased: number };
-    'callosum:rover:connection': { rover: Rover; serverId: string; server: ServerAddress; slot: number; socket: Socket };
+    'callosum:rover:connection': {
+      rover: Rover;
+      serverId: string;
+      server: ServerAddress;
+      slot: number;
+      socket: Socket;
+    };
     'callosum:rover:handshake-error': { rover: Rover; serverId: string; server: ServerAddress; error: CallosumError };
     'callosum:rover:unreachable': { rover: Rover; serverId: string; server: ServerAddress };
   }
@@ -269,7 +282,10 @@ declare class CallosumClient extends EventEmitter {
   /** `using`: close(). */
   [Symbol.dispose](): void;
   /** Wires a rover to this pool; `close()` stops it. Its errors are emitted here. */
-  rove(servers: Record<string, CallosumClient.ServerAddress>, options?: CallosumClient.RoverOptions): CallosumClient.Rover;
+  rove(
+    servers: Record<string, CallosumClient.ServerAddress>,
+    options?: CallosumClient.RoverOptions,
+  ): CallosumClient.Rover;
   stats(): CallosumClient.Stats;
   /** Monotonic counts of what the pool has done. */
   counters(): CallosumClient.Counters;

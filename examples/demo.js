@@ -21,9 +21,16 @@
  * timing of real sockets is not, so numbers vary a little from run to run.
  */
 
-const { performance } = require('perf_hooks');
+const { performance } = require('node:perf_hooks');
 const { CallosumServer } = require('../__test__/fixtures/callosum-server.js');
-const { seededRandom, FleetClient, Load, maxOverMean, percentile, sleep } = require('../__test__/fixtures/loopback-fleet.js');
+const {
+  seededRandom,
+  FleetClient,
+  Load,
+  maxOverMean,
+  percentile,
+  sleep,
+} = require('../__test__/fixtures/loopback-fleet.js');
 
 // Numbers may be overridden from the environment, e.g. DEMO_RATE=100.
 const CONFIG = {
@@ -80,7 +87,7 @@ class Table {
       const rps = Math.round((s.server.requests - last) / dt);
       return `${pad(s.server.connections, 6)}${pad(rps, 6)}${pad(s.server.inFlight, 5)} `;
     });
-    console.log(`${pad(elapsed().toFixed(0) + 's', 6)} ${cells.join(' ')}${note ? '  ' + note : ''}`);
+    console.log(`${pad(`${elapsed().toFixed(0)}s`, 6)} ${cells.join(' ')}${note ? `  ${note}` : ''}`);
   }
 }
 
@@ -119,8 +126,10 @@ async function startServer(name) {
 }
 
 async function phaseCallosum() {
-  console.log(`Phase 1: Callosum. ${CONFIG.SERVERS} servers, ${CONFIG.CLIENTS} clients (MAX_SLOTS ${CONFIG.MAX_SLOTS}, ` +
-    `rover every ${CONFIG.ROVING_INTERVAL} ms), ${CONFIG.RATE} req/s per client, ${CONFIG.WORKERS} workers x ${CONFIG.DELAY} ms per server.`);
+  console.log(
+    `Phase 1: Callosum. ${CONFIG.SERVERS} servers, ${CONFIG.CLIENTS} clients (MAX_SLOTS ${CONFIG.MAX_SLOTS}, ` +
+      `rover every ${CONFIG.ROVING_INTERVAL} ms), ${CONFIG.RATE} req/s per client, ${CONFIG.WORKERS} workers x ${CONFIG.DELAY} ms per server.`,
+  );
   const servers = [];
   for (let i = 1; i <= CONFIG.SERVERS; i++) servers.push(await startServer(`s${i}`));
   const newcomer = { name: `s${CONFIG.SERVERS + 1}`, server: null, alive: false, joined: false };
@@ -211,8 +220,10 @@ async function phaseCallosum() {
       await victim.server.close();
       victim.alive = false;
       killed = { name: victim.name, port, at: elapsed(), inFlightServer, inFlightClients, failedBefore };
-      console.log(`       >> ${victim.name} killed at ${killed.at.toFixed(1)} s ` +
-        `(${inFlightClients} requests in flight on it, ${victim.server.connections} connections)`);
+      console.log(
+        `       >> ${victim.name} killed at ${killed.at.toFixed(1)} s ` +
+          `(${inFlightClients} requests in flight on it, ${victim.server.connections} connections)`,
+      );
     }
     if (window === null && t >= CONFIG.WINDOW[0]) {
       windowLatencies = [];
@@ -240,25 +251,41 @@ async function phaseCallosum() {
   for (const s of servers) if (s.alive) await s.server.close();
 
   console.log('');
-  console.log(`${newcomer.name} joined at ${added.toFixed(1)} s and held within 20% of the mean connections ` +
-    (balancedAt === null ? 'never (within the run)' : `after ${(balancedAt - added).toFixed(1)} s`) +
-    ` (at the end: ${endNew} connections, mean ${endMean.toFixed(1)}).`);
-  console.log(`${killed.name} killed at ${killed.at.toFixed(1)} s: ${failedOnKilled} requests failed on it: ` +
-    `${failedOnKilled - failedSentAfterKill} of the ${killed.inFlightClients} in flight on it when it died, ` +
-    `${failedSentAfterKill} sent to it after it died, before their client saw the connection close` +
-    (failedSentAfterKill ? ` (all within ${lastSentAfterKill.toFixed(1)} ms of the kill)` : '') +
-    `; ${failedElsewhere} failed otherwise.`);
-  console.log(`Rovers reported ${killed.name} unreachable ${unreachable} times in ${(CONFIG.WINDOW[1] - killed.at).toFixed(0)} s ` +
-    `(${CONFIG.CLIENTS} rovers retrying it whenever picked: expected about ` +
-    `${Math.round(CONFIG.CLIENTS * (1000 / CONFIG.ROVING_INTERVAL) * (CONFIG.WINDOW[1] - killed.at) / servers.filter((s) => s.joined).length)}).`);
-  console.log(`Requests: ${ok} answered, ${totalFailed} failed, ${noConnection} found no idle connection; ` +
-    `pool/rover errors: ${errors.length}${errors.length ? ' (' + [...new Set(errors.map((e) => e.code))].join(', ') + ')' : ''}.`);
-  return { ...result, balancedAfter: balancedAt === null ? null : balancedAt - added, failedOnKilled, failedElsewhere, killed };
+  console.log(
+    `${newcomer.name} joined at ${added.toFixed(1)} s and held within 20% of the mean connections ` +
+      (balancedAt === null ? 'never (within the run)' : `after ${(balancedAt - added).toFixed(1)} s`) +
+      ` (at the end: ${endNew} connections, mean ${endMean.toFixed(1)}).`,
+  );
+  console.log(
+    `${killed.name} killed at ${killed.at.toFixed(1)} s: ${failedOnKilled} requests failed on it: ` +
+      `${failedOnKilled - failedSentAfterKill} of the ${killed.inFlightClients} in flight on it when it died, ` +
+      `${failedSentAfterKill} sent to it after it died, before their client saw the connection close` +
+      (failedSentAfterKill ? ` (all within ${lastSentAfterKill.toFixed(1)} ms of the kill)` : '') +
+      `; ${failedElsewhere} failed otherwise.`,
+  );
+  console.log(
+    `Rovers reported ${killed.name} unreachable ${unreachable} times in ${(CONFIG.WINDOW[1] - killed.at).toFixed(0)} s ` +
+      `(${CONFIG.CLIENTS} rovers retrying it whenever picked: expected about ` +
+      `${Math.round((CONFIG.CLIENTS * (1000 / CONFIG.ROVING_INTERVAL) * (CONFIG.WINDOW[1] - killed.at)) / servers.filter((s) => s.joined).length)}).`,
+  );
+  console.log(
+    `Requests: ${ok} answered, ${totalFailed} failed, ${noConnection} found no idle connection; ` +
+      `pool/rover errors: ${errors.length}${errors.length ? ` (${[...new Set(errors.map((e) => e.code))].join(', ')})` : ''}.`,
+  );
+  return {
+    ...result,
+    balancedAfter: balancedAt === null ? null : balancedAt - added,
+    failedOnKilled,
+    failedElsewhere,
+    killed,
+  };
 }
 
 async function phaseRandom() {
   console.log('');
-  console.log(`Phase 2: the same load, each client's ${CONFIG.MAX_SLOTS} connections assigned to servers at random (no rover), ${CONFIG.SERVERS} servers.`);
+  console.log(
+    `Phase 2: the same load, each client's ${CONFIG.MAX_SLOTS} connections assigned to servers at random (no rover), ${CONFIG.SERVERS} servers.`,
+  );
   const servers = [];
   for (let i = 1; i <= CONFIG.SERVERS; i++) servers.push(await startServer(`r${i}`));
   const known = {};
@@ -303,8 +330,10 @@ async function phaseRandom() {
 }
 
 function line(name, r) {
-  return `balance ${name} connections max/mean ${r.connections.toFixed(2)}, requests max/mean ${r.requests.toFixed(2)}, ` +
-    `p99 latency ${Math.round(r.p99)} ms`;
+  return (
+    `balance ${name} connections max/mean ${r.connections.toFixed(2)}, requests max/mean ${r.requests.toFixed(2)}, ` +
+    `p99 latency ${Math.round(r.p99)} ms`
+  );
 }
 
 async function main() {
@@ -314,8 +343,10 @@ async function main() {
   // Left: stdio (TTYWrap or PipeWrap) and the unref()ed watchdog (Timeout).
   const left = process.getActiveResourcesInfo().filter((r) => !['TTYWrap', 'PipeWrap', 'Timeout'].includes(r));
   console.log('');
-  console.log(`Cleaned up: ${left.length === 0 ? 'no socket or server left open' : 'left open: ' + left.join(', ')}. ` +
-    `Total ${elapsed().toFixed(1)} s.`);
+  console.log(
+    `Cleaned up: ${left.length === 0 ? 'no socket or server left open' : `left open: ${left.join(', ')}`}. ` +
+      `Total ${elapsed().toFixed(1)} s.`,
+  );
   console.log(line('callosum:', callosum));
   console.log(line('random:  ', random));
 }

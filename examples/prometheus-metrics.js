@@ -22,7 +22,8 @@ function createExporter() {
     'callosum:pool:dropped': (m) => bump('callosum_dropped_total', `{reason="${m.reason}",leased="${m.leased}"}`),
     'callosum:pool:acquire-timeout': () => bump('callosum_acquire_timeouts_total'),
     'callosum:rover:connection': (m) => bump('callosum_rover_connections_total', `{server="${m.serverId}"}`),
-    'callosum:rover:handshake-error': (m) => bump('callosum_rover_handshake_errors_total', `{server="${m.serverId}",code="${m.error.code}"}`),
+    'callosum:rover:handshake-error': (m) =>
+      bump('callosum_rover_handshake_errors_total', `{server="${m.serverId}",code="${m.error.code}"}`),
     'callosum:rover:unreachable': (m) => bump('callosum_rover_unreachable_total', `{server="${m.serverId}"}`),
   };
   for (const [name, fn] of Object.entries(subscriptions)) dc.subscribe(name, fn);

@@ -73,7 +73,11 @@ rover.dropServer('b');
 rover.on('connection', (slot: number, s: Socket) => client.newConnection(slot, s));
 rover.on('unreachable', (id: string, server: CallosumClient.ServerAddress) => void [id, server]);
 rover.on('error', (err: CallosumClient.CallosumError) => void err.code);
-const chained: CallosumClient.Rover = rover.addServer('c', { host: '127.0.0.1', port: 4002 }).dropServer('c').start().stop();
+const chained: CallosumClient.Rover = rover
+  .addServer('c', { host: '127.0.0.1', port: 4002 })
+  .dropServer('c')
+  .start()
+  .stop();
 const chosen: string | undefined = rover.connect();
 const known: Record<string, CallosumClient.ServerAddress> = rover.servers;
 const running: boolean = rover.running;
