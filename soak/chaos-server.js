@@ -116,6 +116,9 @@ class ChaosServer extends EventEmitter {
     this.stalledUntil = 0;
     this.stallTimer = null;
     this.held = []; // requests held during a stall: [record, id]
+    this.slowUntil = 0; // a slowdown: every answer delayMs late until then
+    this.slowDelayMs = 0;
+    this.slowAnswers = 0; // answers sent late
     this.timers = new Set();
     this.slots = new Slots();
     this.server = null;
@@ -320,7 +323,11 @@ class ChaosServer extends EventEmitter {
 
   request(rec, id) {
     if (this.stalledUntil > 0) this.held.push([rec, id]);
-    else this.answer(rec, id);
+    else if (this.slowUntil > 0 && this.now() < this.slowUntil) {
+      // One request at a time per connection: no answer overtakes another.
+      this.slowAnswers++;
+      this.later(this.slowDelayMs, () => this.answer(rec, id));
+    } else this.answer(rec, id);
   }
 
   answer(rec, id) {
@@ -523,6 +530,13 @@ class ChaosServer extends EventEmitter {
     });
   }
 
+  // Every answer `delayMs` late for `durationMs` (a later slowdown replaces
+  // the delay and extends the end).
+  slow(delayMs, durationMs) {
+    this.slowDelayMs = delayMs;
+    this.slowUntil = Math.max(this.slowUntil, this.now() + durationMs);
+  }
+
   unstall() {
     this.stalledUntil = 0;
     const held = this.held;
@@ -572,6 +586,7 @@ class ChaosServer extends EventEmitter {
     this.timers.clear();
     this.stallTimer = null;
     this.plans = [];
+    this.slowUntil = 0;
     this.unstall();
   }
 

@@ -24,6 +24,9 @@ const RATES = {
   // Last, so that the draws of the kinds above (and a run --without these) stay as they were.
   flood: 0.4, // a settled connection (most often one quiet for 500 ms) streamed to without end: 64 KiB chunks as fast as it drains
   burst: 0.6, // a settled connection gets 200-1500 byte bursts every 50-400 ms for 2-10 s, below the bound
+  // Last (issue 20), for the same reason: server s0 answers every request
+  // 5-40 ms late for 2-10 s, so that adaptive pools' weights move.
+  slow: 0.06,
 };
 
 // Slot lines the rover must refuse (ERR_CALLOSUM_BAD_SLOT_LINE).
@@ -61,6 +64,8 @@ function makeSchedule({ seed, servers, fromMs, toMs, scale, without = new Set() 
       if (t >= toMs) break;
       // Drawn even when left out, so the rest of the schedule stays the same.
       const ev = { at: Math.round(t), kind, server: Math.floor(random() * servers), ...params(kind, random) };
+      // One server is the slow one, so that its weight can be told apart.
+      if (kind === 'slow') ev.server = 0;
       if (without.has(kind)) continue;
       if (ev.lateMs > 0 && without.has('late-banner')) ev.lateMs = 0;
       events.push(ev);
@@ -116,6 +121,8 @@ function params(kind, random) {
       };
     case 'kill':
       return { downMs: between(random, 300, 3000), how: random() < 0.5 ? 'fin' : 'reset' };
+    case 'slow':
+      return { delayMs: between(random, 5, 40), durationMs: between(random, 2000, 10000) };
     default:
       return {};
   }
@@ -194,6 +201,11 @@ function runSchedule({
         }
         server.stall(ev.ms);
         count('stall');
+        return;
+      case 'slow':
+        // Down or not: a server restarted within the slowdown is slow too.
+        server.slow(ev.delayMs, ev.durationMs);
+        count('slow');
         return;
       case 'kill':
         if (!server.up) {

@@ -55,6 +55,8 @@ function options() {
       'small-held': { type: 'string', default: '4096' },
       'small-held-share': { type: 'string', default: '0.5' },
       'ab-margin-mb': { type: 'string', default: '4' },
+      'adaptive-share': { type: 'string', default: '0.34' },
+      'probes-share': { type: 'string', default: '0.5' },
       package: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -66,6 +68,7 @@ function options() {
         '  [--max-slots N] [--interval MS] [--chaos SCALE] [--misuse-rate PER_S] [--paused-share P]\n' +
         '  [--acquire-share P] [--light-share P] [--lease-share P] [--abort-share P] [--double-return-rate P] [--client-destroy-rate P] [--client-end-rate P]\n' +
         '  [--request-timeout MS] [--without KIND,...] [--small-held BYTES] [--small-held-share P] [--ab-margin-mb MB]\n' +
+        '  [--adaptive-share P] [--probes-share P]\n' +
         '  [--package DIR] [--quiet]        (env: SOAK_SECONDS, SOAK_SEED, SOAK_PACKAGE)',
     );
     process.exit(0);
@@ -100,6 +103,10 @@ function options() {
     smallHeldShare: Math.min(1, num(values['small-held-share'])),
     // ArrayBuffers of the soak's own, on top of what the pools may hold.
     abMargin: num(values['ab-margin-mb']) * 1048576,
+    // A share of the pools adaptive (E6), and of those, a share whose rover
+    // probes two servers a tick.
+    adaptiveShare: Math.min(1, num(values['adaptive-share'])),
+    probesShare: Math.min(1, num(values['probes-share'])),
     quiet: values.quiet,
     // Faults left out: schedule kinds (chaos.js RATES), late-banner, client-end.
     without: new Set(
@@ -132,6 +139,31 @@ async function main() {
   } catch {
     opts.heldSupported = false;
   }
+  // A package with adaptive balancing (E6, issue 20) takes adaptive: true,
+  // says so in client.adaptive and shows client.servers(); an older one is
+  // soaked with every pool as specified.
+  try {
+    const probe = new CallosumClient({ MAX_SLOTS: 1, adaptive: true });
+    opts.adaptiveSupported = probe.adaptive === true && typeof probe.servers === 'function';
+    probe.close();
+  } catch {
+    opts.adaptiveSupported = false;
+  }
+  if (!opts.adaptiveSupported) opts.adaptiveShare = 0;
+  {
+    // Which pools are adaptive, and which of those probe twice (load.js).
+    const pick = (i, share) => Math.floor((i + 1) * share) > Math.floor(i * share);
+    let adaptive = 0;
+    let probes2 = 0;
+    for (let i = 0; i < opts.clients; i++) {
+      if (!pick(i, opts.adaptiveShare)) continue;
+      if (pick(adaptive, opts.probesShare)) probes2++;
+      adaptive++;
+    }
+    opts.adaptiveProfile = opts.adaptiveSupported
+      ? `${adaptive} of ${opts.clients} pools adaptive (${probes2} of them with probes: 2), the rest as specified; server s0 slowed now and then${opts.without.has('slow') ? ' (left out: --without slow)' : ''}`
+      : 'the package has no adaptive mode: every pool as specified';
+  }
   const t0 = performance.now();
   const now = () => performance.now() - t0;
   const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -161,6 +193,7 @@ async function main() {
   log(
     `callosum soak of ${opts.package}: seed ${seed} (replay: --seed ${seed}), ${opts.seconds} s, ${opts.servers} servers, ${opts.clients} clients, load average ${load.start.map((x) => x.toFixed(2)).join(' ')}`,
   );
+  log(`adaptive: ${opts.adaptiveProfile}`);
 
   // Servers.
   const servers = [];
@@ -352,6 +385,12 @@ async function main() {
   tracker.countedFlooded = countedFlooded;
   if (tracker.holders.size !== 0)
     violations.add('holders-left', `${tracker.holders.size} sockets still held after the workers stopped`);
+  // What the adaptive pools counted as leases, per server, before they close.
+  if (opts.adaptiveSupported) {
+    tracker.adaptive.leasesReported = clients
+      .filter((c) => c.adaptive)
+      .reduce((t, c) => t + c.client.servers().reduce((u, row) => u + row.leases, 0), 0);
+  }
 
   // Nothing left open: close every pool, then every server must see zero connections.
   for (const s of servers) s.calm();

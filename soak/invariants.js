@@ -122,6 +122,19 @@ class Tracker {
     };
     this.lastGcSample = 0;
     this.leaseChecks = 0;
+    // Adaptive pools (E6, issue 20): what client.servers() showed on scans.
+    this.adaptive = {
+      scans: 0, // servers() calls checked
+      rows: 0, // rows seen
+      rowsPeak: 0, // most rows of one pool
+      weightMin: Infinity,
+      weightMax: -Infinity,
+      rowsNotOne: 0, // rows with a weight other than 1
+      estimateMin: Infinity,
+      estimateMax: -Infinity,
+      byServer: new Map(), // server key -> { rows, weightMin, weightMax, weightSum, estimateMax }
+      leasesReported: null, // sum of servers()[].leases over adaptive pools before close
+    };
   }
 
   // -- flooding servers ----------------------------------------------------
@@ -321,6 +334,9 @@ class Tracker {
   // After a getConnection (or the synchronous part of acquire): `lent` is
   // what it lent (undefined: nothing). Every candidate still alive with a
   // lower slot, or any alive candidate when nothing was lent, is a violation.
+  // An adaptive pool lends by effective slot (slot x its server's weight),
+  // not the lowest slot: only 'idle-not-lent' holds for it; a higher slot
+  // lent is counted, as the sign that the order did move.
   checkLowest(sc, candidates, lent, api) {
     this.lowestChecks++;
     let min = Infinity;
@@ -329,8 +345,16 @@ class Tracker {
     }
     if (lent === undefined) {
       if (min !== Infinity) {
-        this.v.add('idle-not-lent', `client ${sc.index} ${api}: nothing lent while slot ${min} was idle and alive`);
+        this.v.add(
+          'idle-not-lent',
+          `client ${sc.index}${sc.adaptive ? ' (adaptive)' : ''} ${api}: nothing lent while slot ${min} was idle and alive`,
+        );
       }
+      return;
+    }
+    if (sc.adaptive) {
+      this.counters.add('adaptive', 'lease checks');
+      if (lent._slot > min) this.counters.add('adaptive', 'leases of a higher slot than the lowest idle one');
       return;
     }
     if (lent._slot > min) {
@@ -422,7 +446,88 @@ class Tracker {
     if (listeners > 8)
       this.v.add('listener-growth', `client ${sc.index}: a lent socket has ${listeners} 'close' listeners`);
     if (socket[kLeases] !== undefined) socket[kLeases]++;
+    if (sc.adaptive) this.counters.add('adaptive', 'leases by adaptive pools');
     return true;
+  }
+
+  // client.servers() consistent (E6): an adaptive pool's rows hold at most
+  // its kept sockets plus the displaced ones still lent, every weight is
+  // finite within [1/8, 8], and the rows are bounded like the pool's server
+  // map (2 x MAX_SLOTS + 64); a pool that is not adaptive shows none.
+  checkServers(sc) {
+    const client = sc.client;
+    if (client.closed || typeof client.servers !== 'function') return;
+    let rows;
+    try {
+      rows = client.servers();
+    } catch (err) {
+      this.v.add('servers-threw', `client ${sc.index}: servers() threw ${safeMessage(err)}`);
+      return;
+    }
+    if (!Array.isArray(rows)) {
+      this.v.add('servers-inconsistent', `client ${sc.index}: servers() returned ${typeof rows}`);
+      return;
+    }
+    if (!sc.adaptive) {
+      if (rows.length !== 0)
+        this.v.add('servers-inconsistent', `client ${sc.index}: not adaptive, servers() has ${rows.length} rows`);
+      return;
+    }
+    const a = this.adaptive;
+    a.scans++;
+    const st = client.stats();
+    const limit = 2 * client.MAX_SLOTS + 64;
+    let held = 0;
+    const bad = [];
+    for (const row of rows) {
+      a.rows++;
+      const { server, weight, estimateMs, leases } = row;
+      if (typeof server !== 'string') bad.push(`server ${typeof server}`);
+      if (!Number.isInteger(row.held) || row.held < 0) bad.push(`${server}: held ${row.held}`);
+      else held += row.held;
+      if (!Number.isInteger(leases) || leases < 0) bad.push(`${server}: leases ${leases}`);
+      if (estimateMs !== null && !(Number.isFinite(estimateMs) && estimateMs >= 0))
+        bad.push(`${server}: estimateMs ${estimateMs}`);
+      if (!(Number.isFinite(weight) && weight >= 0.125 - 1e-12 && weight <= 8 + 1e-12)) {
+        this.v.add(
+          'servers-weight',
+          `client ${sc.index}: server ${server} weight ${weight} not finite within [1/8, 8]`,
+        );
+        continue;
+      }
+      if (weight < a.weightMin) a.weightMin = weight;
+      if (weight > a.weightMax) a.weightMax = weight;
+      if (weight !== 1) a.rowsNotOne++;
+      if (estimateMs !== null && Number.isFinite(estimateMs)) {
+        if (estimateMs < a.estimateMin) a.estimateMin = estimateMs;
+        if (estimateMs > a.estimateMax) a.estimateMax = estimateMs;
+      }
+      let b = a.byServer.get(server);
+      if (b === undefined) {
+        b = { rows: 0, weightMin: Infinity, weightMax: -Infinity, weightSum: 0, estimateMax: -Infinity };
+        a.byServer.set(server, b);
+      }
+      b.rows++;
+      b.weightSum += weight;
+      if (weight < b.weightMin) b.weightMin = weight;
+      if (weight > b.weightMax) b.weightMax = weight;
+      if (estimateMs !== null && estimateMs > b.estimateMax) b.estimateMax = estimateMs;
+    }
+    if (bad.length > 0)
+      this.v.add('servers-inconsistent', `client ${sc.index}: servers() rows ${bad.slice(0, 3).join('; ')}`);
+    if (rows.length > a.rowsPeak) a.rowsPeak = rows.length;
+    if (rows.length > limit) {
+      this.v.add(
+        'servers-inconsistent',
+        `client ${sc.index}: servers() has ${rows.length} rows > 2 x MAX_SLOTS + 64 = ${limit}`,
+      );
+    }
+    if (held > client.slotCount + st.displaced) {
+      this.v.add(
+        'servers-inconsistent',
+        `client ${sc.index}: servers() holds ${held} connections > slotCount ${client.slotCount} + displaced still lent ${st.displaced}`,
+      );
+    }
   }
 
   onRelease(socket) {
@@ -623,6 +728,7 @@ class Tracker {
         );
       }
       for (const s of sc.kept) if (alive(s)) this.checkSocketBuffer(sc, s, 'scan');
+      this.checkServers(sc);
       const held = this.checkHeld(sc, 'scan');
       if (held !== undefined) heldSum += held;
       if (!client.closed) {

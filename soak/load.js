@@ -35,10 +35,27 @@ class SoakClient {
     // dropped soon, and bursts come close to the bound.
     this.smallHeld =
       opts.heldSupported && Math.floor((index + 1) * opts.smallHeldShare) > Math.floor(index * opts.smallHeldShare);
-    const client = new CallosumClient(
-      this.smallHeld ? { MAX_SLOTS: opts.maxSlots, maxHeldBytes: opts.smallHeld } : { MAX_SLOTS: opts.maxSlots },
-    );
+    // A share of the pools are adaptive (E6, issue 20): they lend by an
+    // effective slot (slot x its server's weight), not the lowest slot; half
+    // of them rove with two probes a tick. Picked by index, like smallHeld,
+    // so the two shares mix.
+    this.adaptive =
+      opts.adaptiveSupported === true &&
+      Math.floor((index + 1) * opts.adaptiveShare) > Math.floor(index * opts.adaptiveShare);
+    this.adaptiveOrdinal = this.adaptive ? Math.floor(index * opts.adaptiveShare) : -1;
+    this.probes =
+      this.adaptive &&
+      Math.floor((this.adaptiveOrdinal + 1) * opts.probesShare) > Math.floor(this.adaptiveOrdinal * opts.probesShare)
+        ? 2
+        : 1;
+    const clientOptions = { MAX_SLOTS: opts.maxSlots };
+    if (this.smallHeld) clientOptions.maxHeldBytes = opts.smallHeld;
+    if (this.adaptive) clientOptions.adaptive = true;
+    const client = new CallosumClient(clientOptions);
     this.client = client;
+    if (opts.adaptiveSupported === true && client.adaptive !== this.adaptive) {
+      violations.add('adaptive-flag', `client ${index}: client.adaptive is ${client.adaptive}, asked ${this.adaptive}`);
+    }
     // undefined for a package without the bound (its checks are skipped).
     this.maxHeldBytes = client.stats().maxHeldBytes;
     tracker.register(this);
@@ -48,17 +65,22 @@ class SoakClient {
       tracker.onError(this, err, "'error' event");
     });
     client.on('unreachable', () => counters.add('rover', 'unreachable'));
-    // Watch every offer (the rover calls client.newConnection): remember the
-    // kept sockets and their server records. The pool's method runs as is.
+    // Watch every offer: remember the kept sockets and their server records.
+    // Direct calls of client.newConnection (wrapped on the instance; the
+    // pool's method runs as is, with every argument), and the rover's
+    // offers, seen on its 'connection' event just before and just after the
+    // pool's own listener (since issue 20, rove() offers with the server's
+    // id without going through newConnection; an older package's rover
+    // calls newConnection, and the socket is counted once).
     const self = this;
     const offer = CallosumClient.prototype.newConnection;
-    client.newConnection = function newConnection(slot, socket) {
+    client.newConnection = function newConnection(slot, socket, ...rest) {
       const rec = tracker.recordOf(socket);
-      offer.call(this, slot, socket);
+      offer.call(this, slot, socket, ...rest);
       tracker.afterOffer(self, slot, socket, rec);
     };
     const roverSeed = seededRandom(seed ^ 0x7e7e);
-    client.rove(servers, {
+    const roverOptions = {
       ROVING_INTERVAL: opts.interval,
       connectTimeout: 500,
       handshakeTimeout: 500,
@@ -66,7 +88,21 @@ class SoakClient {
       backOffUnreachable: this.random() < 0.5,
       maxBackoff: 2000,
       random: roverSeed,
-    });
+    };
+    if (this.probes !== 1) roverOptions.probes = this.probes;
+    const rover = client.rove(servers, roverOptions);
+    if (rover !== undefined && rover !== null && typeof rover.prependListener === 'function') {
+      const before = new WeakMap();
+      rover.prependListener('connection', (_slot, socket) => {
+        const rec = tracker.recordOf(socket);
+        if (rec !== undefined) before.set(socket, rec);
+      });
+      rover.on('connection', (slot, socket) => {
+        if (socket === null || typeof socket !== 'object') return;
+        tracker.afterOffer(self, slot, socket, before.get(socket));
+        before.delete(socket);
+      });
+    }
   }
 
   start() {

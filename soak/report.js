@@ -170,6 +170,37 @@ function floodSection({ opts, tracker, counters, floods, bursts }) {
   return lines;
 }
 
+// Adaptive pools (E6, issue 20): leases, how often the order left the
+// lowest slot, and what servers() showed on scans.
+function adaptiveSection({ opts, tracker, counters, servers }) {
+  const lines = [];
+  const push = (x) => lines.push(x);
+  push(`adaptive pools: ${opts.adaptiveProfile}`);
+  if (!opts.adaptiveSupported) return lines;
+  const a = tracker.adaptive;
+  const w = (x) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+  const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : 'n/a');
+  const slow = servers.reduce((t, s) => t + s.slowAnswers, 0);
+  push(
+    `  leases by adaptive pools: ${n(counters.get('adaptive', 'leases by adaptive pools'))} (their servers() leases at the end: ${a.leasesReported === null ? 'n/a' : n(a.leasesReported)}); of ${n(counters.get('adaptive', 'lease checks'))} checked, ${n(counters.get('adaptive', 'leases of a higher slot than the lowest idle one'))} lent a higher slot than the lowest idle one`,
+  );
+  push(
+    `  servers() checked on ${n(a.scans)} scans, ${n(a.rows)} rows (at most ${a.rowsPeak} in one pool): weight min ${w(a.weightMin)}, max ${w(a.weightMax)}, ${n(a.rowsNotOne)} rows not at 1; estimate min ${ms(a.estimateMin)}, max ${ms(a.estimateMax)}`,
+  );
+  const rows = [...a.byServer].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  push(
+    table(
+      rows.map(([key, b]) => [
+        key,
+        `weight min ${w(b.weightMin)}, mean ${w(b.weightSum / b.rows)}, max ${w(b.weightMax)}; estimate max ${ms(b.estimateMax)}`,
+      ]),
+      '    ',
+    ),
+  );
+  push(`  answers the slowed server sent late: ${n(slow)}`);
+  return lines;
+}
+
 function summary({
   opts,
   seed,
@@ -223,6 +254,8 @@ function summary({
   push(table(counters.entries('exposure'), '    '));
   push('');
   for (const l of floodSection({ opts, tracker, counters, floods, bursts })) push(l);
+  push('');
+  for (const l of adaptiveSection({ opts, tracker, counters, servers })) push(l);
   push('');
   push(`misuse calls: ${n(misuse.total + counters.total('misuse'))}`);
   push(table([...misuse.calls].sort((a, b) => b[1] - a[1]).concat(counters.entries('misuse'))));
