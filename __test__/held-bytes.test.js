@@ -239,3 +239,23 @@ test('B9: maxHeldBytes 0 keeps no byte; bad values throw coded errors', async ()
     assert.throws(() => new CallosumClient({ maxHeldBytes: bad }), { code }, String(bad));
   }
 });
+
+test('B9: a subscriber to the dropped channel sees heldBytes and slotCount agree (the bytes go with the slot)', async () => {
+  const { sockets, peers, close } = await loopback(1);
+  const pool = client({ MAX_SLOTS: 1, maxHeldBytes: 1024 });
+  const seen = [];
+  const onDropped = (m) => {
+    if (m.client !== pool) return;
+    const { heldBytes, slotCount } = pool.stats();
+    seen.push({ reason: m.reason, heldBytes, slotCount });
+  };
+  dc.subscribe('callosum:pool:dropped', onDropped);
+  pool.newConnection(0, sockets[0]);
+  peers[0].write('late bytes');
+  await waitFor(() => pool.stats().heldBytes === 10, { what: '10 bytes held' });
+  peers[0].end(); // the FIN behind them: dropped on 'end'
+  await waitFor(() => seen.length === 1, { what: 'the drop' });
+  dc.unsubscribe('callosum:pool:dropped', onDropped);
+  assert.deepEqual(seen, [{ reason: 'end', heldBytes: 0, slotCount: 0 }]);
+  await close();
+});

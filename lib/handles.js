@@ -65,16 +65,24 @@ class HandleTable {
     this.sockets[h] = undefined;
     this.state[h] = FREE;
     if (this.lentAt[h] !== undefined) this.lentAt[h] = 0;
+    this.dropHeld(h);
+    try {
+      socket[kHandle] = undefined;
+    } catch {
+      // a hostile object; the table no longer points at it
+    }
+  }
+
+  /**
+   * Drops the bytes held for handle `h`, if any.
+   * @param {number} h
+   */
+  dropHeld(h) {
     const held = this.held[h];
     if (held !== undefined) {
       this.held[h] = undefined;
       this.heldCount--;
       this.heldBytes -= held.length;
-    }
-    try {
-      socket[kHandle] = undefined;
-    } catch {
-      // a hostile object; the table no longer points at it
     }
   }
 

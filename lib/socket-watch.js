@@ -103,6 +103,9 @@ class SocketWatch {
     const table = this.table;
     const wasDisplaced = table.state[h] === DISPLACED;
     this.native.remove(h);
+    // Its held bytes go with its slot, before anyone hears of the drop (a
+    // subscriber reading stats() sees heldBytes and slotCount agree).
+    table.dropHeld(h);
     if (stillLent) this.counters.droppedLeased++;
     else this.counters.droppedIdle++;
     if (channels.dropped.hasSubscribers) {
