@@ -491,7 +491,7 @@ class Tracker {
       if (!(Number.isFinite(weight) && weight >= 0.125 - 1e-12 && weight <= 8 + 1e-12)) {
         this.v.add(
           'servers-weight',
-          `client ${sc.index}: server ${server} weight ${weight} not finite within [1/8, 8]`,
+          `client ${sc.index}: server ${server} weight ${weight}: not a finite number within [1/8, 8]`,
         );
         continue;
       }

@@ -123,6 +123,7 @@ class SoakClient {
         this.canLease && random() < opts.leaseShare ? 'lease' : random() < opts.acquireShare ? 'acquire' : 'get';
       let socket;
       let lease = null;
+      let lentNow; // what the synchronous part of acquire/lease lent, if anything
       const candidates = tracker.idleCandidates(this);
       if (api === 'get') {
         try {
@@ -158,7 +159,7 @@ class SoakClient {
           continue;
         }
         // What the synchronous part lent, if anything (the pool marks it).
-        const lentNow = candidates.find((s) => s._leased === true && !tracker.isHeld(s));
+        lentNow = candidates.find((s) => s._leased === true && !tracker.isHeld(s));
         tracker.checkLowest(this, candidates, lentNow, api);
         try {
           if (api === 'lease') {
@@ -182,6 +183,10 @@ class SoakClient {
         }
       }
       if (!tracker.onLease(this, socket, api)) continue;
+      // A waiter's socket (a return or a new connection handed to it): the
+      // adaptive pools' servers() leases may leave these out (report.js).
+      if (this.adaptive && api !== 'get' && lentNow === undefined)
+        counters.add('adaptive', 'leases that waited (handed to a waiter)');
       const id = `${this.index}.${this.nextRequest++}`;
       const outcome = await this.request(socket, id);
       counters.add(api, outcome);

@@ -182,7 +182,7 @@ function adaptiveSection({ opts, tracker, counters, servers }) {
   const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(2)} ms` : 'n/a');
   const slow = servers.reduce((t, s) => t + s.slowAnswers, 0);
   push(
-    `  leases by adaptive pools: ${n(counters.get('adaptive', 'leases by adaptive pools'))} (their servers() leases at the end: ${a.leasesReported === null ? 'n/a' : n(a.leasesReported)}); of ${n(counters.get('adaptive', 'lease checks'))} checked, ${n(counters.get('adaptive', 'leases of a higher slot than the lowest idle one'))} lent a higher slot than the lowest idle one`,
+    `  leases by adaptive pools: ${n(counters.get('adaptive', 'leases by adaptive pools'))}, ${n(counters.get('adaptive', 'leases that waited (handed to a waiter)'))} of them handed to a waiter (their servers() leases at the end: ${a.leasesReported === null ? 'n/a' : n(a.leasesReported)}: a return handed to a waiter is not counted there); of ${n(counters.get('adaptive', 'lease checks'))} checked, ${n(counters.get('adaptive', 'leases of a higher slot than the lowest idle one'))} lent a higher slot than the lowest idle one`,
   );
   push(
     `  servers() checked on ${n(a.scans)} scans, ${n(a.rows)} rows (at most ${a.rowsPeak} in one pool): weight min ${w(a.weightMin)}, max ${w(a.weightMax)}, ${n(a.rowsNotOne)} rows not at 1; estimate min ${ms(a.estimateMin)}, max ${ms(a.estimateMax)}`,
