@@ -47,14 +47,6 @@ async function rejectsWith(promise, code) {
 }
 
 /**
- * The old spelling, `until(predicate, what, ms)`, kept only for the rover's
- * test files until they move to `waitFor`; new code uses `waitFor`.
- */
-function until(predicate, what, ms = 2000) {
-  return waitFor(predicate, { timeout: ms, what });
-}
-
-/**
  * The one loopback server of the tests: listens on 127.0.0.1 (a free port),
  * calls `onConnection(peer, index)` for each connection (index counts from
  * 0), and records every server-side socket in `peers`, each with `gone` set
@@ -135,7 +127,6 @@ module.exports = {
   socket,
   client,
   waitFor,
-  until,
   delay,
   rejectsWith,
   server,
