@@ -9,18 +9,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawnSync } = require('node:child_process');
-const path = require('node:path');
-
-const root = path.join(__dirname, '..');
-
-// Without the variable the runner sets for its own children, so the nested
-// run prints TAP instead of reporting to this process's runner.
-function withoutTestContext() {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  return env;
-}
+const { runOnModel } = require('./helpers.js');
 
 // Where the D tests live; each file runs with only its D tests selected.
 const DEFECT_FILES = [
@@ -34,22 +23,11 @@ const DEFECT_FILES = [
 test('D1-D9 each fail against the model of the original 0.1.5', { timeout: 120_000 }, () => {
   const results = [];
   for (const file of DEFECT_FILES) {
-    const run = spawnSync(
-      process.execPath,
-      [
-        '--require',
-        path.join(__dirname, 'fixtures', 'model-as-package.js'),
-        '--test',
-        '--test-reporter=tap',
-        '--test-name-pattern=^D\\d',
-        path.join(__dirname, file),
-      ],
-      { encoding: 'utf8', cwd: root, env: withoutTestContext() },
-    );
+    const out = runOnModel(file, '^D\\d');
     const found = [
-      ...run.stdout.matchAll(/^(not ok|ok) \d+ - (D\d):[^\n]*\n([\s\S]*?)(?=^(?:not ok|ok) \d+ - |^1\.\.)/gm),
+      ...out.matchAll(/^(not ok|ok) \d+ - (D\d):[^\n]*\n([\s\S]*?)(?=^(?:not ok|ok) \d+ - |^1\.\.)/gm),
     ].map(([, status, id, body]) => ({ status, id, crashed: /^\s+name: '(TypeError|ReferenceError)'/m.test(body) }));
-    assert.ok(found.length > 0, `no D test ran in ${file}\n${run.stdout}\n${run.stderr}`);
+    assert.ok(found.length > 0, `no D test ran in ${file}\n${out}`);
     results.push(...found);
   }
   results.sort((a, b) => a.id.localeCompare(b.id));

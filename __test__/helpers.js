@@ -6,6 +6,8 @@
 
 const assert = require('node:assert/strict');
 const net = require('node:net');
+const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { once } = require('node:events');
 const CallosumClient = require('..');
 
@@ -123,7 +125,33 @@ function rng(seed) {
   };
 }
 
+/**
+ * Runs the tests of `file` (in __test__/) whose titles match `pattern`
+ * against the model of the original 0.1.5 (fixtures/model-as-package.js
+ * stands in for the package), in a child process; returns its TAP output.
+ * @param {string} file
+ * @param {string} pattern a --test-name-pattern
+ */
+function runOnModel(file, pattern) {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT; // or the child's runner reports to this one instead of printing TAP
+  const run = spawnSync(
+    process.execPath,
+    [
+      '--require',
+      path.join(__dirname, 'fixtures', 'model-as-package.js'),
+      '--test',
+      '--test-reporter=tap',
+      `--test-name-pattern=${pattern}`,
+      path.join(__dirname, file),
+    ],
+    { encoding: 'utf8', cwd: path.join(__dirname, '..'), env },
+  );
+  return `${run.stdout}\n${run.stderr}`;
+}
+
 module.exports = {
+  runOnModel,
   socket,
   client,
   waitFor,

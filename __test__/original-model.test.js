@@ -312,36 +312,18 @@ const ORIGINAL_DIFFERS = [
   /^C3\/C5: a freed handle reused/,
 ];
 
-function childEnv() {
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT; // or the child's runner refuses to run files
-  return env;
-}
-
 test('the package contract tests C2-C7 pass against the model', { timeout: 60_000 }, () => {
-  const path = require('node:path');
-  const { spawnSync } = require('node:child_process');
+  const { runOnModel } = require('./helpers.js');
   const results = [];
   for (const file of CONTRACT_FILES) {
-    const run = spawnSync(
-      process.execPath,
-      [
-        '--require',
-        path.join(__dirname, 'fixtures', 'model-as-package.js'),
-        '--test',
-        '--test-reporter=tap',
-        '--test-name-pattern=^C\\d',
-        path.join(__dirname, file),
-      ],
-      { encoding: 'utf8', cwd: path.join(__dirname, '..'), env: childEnv() },
-    );
-    const found = [...run.stdout.matchAll(/^(not ok|ok) \d+ - (.*)$/gm)].map((m) => ({
+    const out = runOnModel(file, '^C\\d');
+    const found = [...out.matchAll(/^(not ok|ok) \d+ - (.*)$/gm)].map((m) => ({
       ok: m[1] === 'ok',
       name: m[2].trim(),
     }));
     assert.ok(
       found.some((r) => /^C\d/.test(r.name)),
-      `no C test ran in ${file}\n${run.stdout}\n${run.stderr}`,
+      `no C test ran in ${file}\n${out}`,
     );
     results.push(...found);
   }
