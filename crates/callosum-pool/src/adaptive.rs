@@ -39,7 +39,7 @@
 use crate::{Handle, Pool, State};
 use std::collections::HashMap;
 
-/// Weights are fixed point: `WEIGHT_ONE` is 1. Keys are `slot * weight`, so
+/// Weights are fixed point: `WEIGHT_ONE` is 1. Keys are `(slot + 1) * weight`, so
 /// with the default clamp (8) a key never exceeds `MAX_SLOT * 8 * 128 <
 /// 2^63`; a larger clamp saturates keys of absurd slots, never wraps.
 pub(crate) const WEIGHT_ONE: u64 = 128;
@@ -209,16 +209,20 @@ impl Adaptive {
             })
     }
 
-    /// The heap key of `slot` offered on `server`.
+    /// The heap key of `slot` offered on `server`: (slot + 1) x weight, so
+    /// that the weight counts for slot 0 too (every server's first
+    /// connection has slot 0: with slot x weight, a client holding slot 0 on
+    /// each of its servers would rank them all 0, whatever their speed).
     pub(crate) fn key_for(&self, server: Option<u32>, slot: u64) -> u64 {
-        slot.saturating_mul(self.weight_of(server))
+        key_of(slot, self.weight_of(server))
     }
 
     /// The lowest plain slot that every server's offer is refused at, when
     /// the highest kept key is `highest`: JavaScript's crossing-free refusal
     /// stays exact for what it refuses (Rust may refuse more).
     pub(crate) fn refuse_from(&self, highest: u64) -> u64 {
-        highest.div_ceil(self.min_weight)
+        // key(s) >= (s + 1) x min_weight >= highest for every server.
+        highest.div_ceil(self.min_weight).saturating_sub(1)
     }
 
     pub(crate) fn raw_slot(&self, handle: Handle) -> u64 {
@@ -468,7 +472,7 @@ impl Pool {
                     .servers
                     .get(row as usize)
                     .map_or(a.default_weight, |s| s.weight);
-                if key != a.raw_slot[h as usize].saturating_mul(w) {
+                if key != key_of(a.raw_slot[h as usize], w) {
                     stale.push(h);
                 }
             }
@@ -478,7 +482,7 @@ impl Pool {
                     .servers
                     .get(row as usize)
                     .map_or(a.default_weight, |s| s.weight);
-                let key = a.raw_slot[h as usize].saturating_mul(w);
+                let key = key_of(a.raw_slot[h as usize], w);
                 self.slot[h as usize] = key;
                 self.kept.rekey(h, key);
                 if self.state[h as usize] == State::Idle {
@@ -518,7 +522,7 @@ impl Pool {
         match (self.state(handle), &self.adaptive) {
             (State::Free, _) => None,
             (_, None) => Some(key as f64),
-            (_, Some(_)) => Some(key as f64 / WEIGHT_ONE as f64),
+            (_, Some(_)) => Some(key as f64 / WEIGHT_ONE as f64 - 1.0),
         }
     }
 
@@ -554,7 +558,7 @@ impl Adaptive {
                 None => self.default_weight,
             };
             if matches!(s, State::Idle | State::Leased) {
-                assert_eq!(key[h], self.raw_slot[h].saturating_mul(w), "key of {h}");
+                assert_eq!(key[h], key_of(self.raw_slot[h], w), "key of {h}");
             }
         }
         for (r, s) in self.servers.iter().enumerate() {
@@ -569,4 +573,10 @@ impl Adaptive {
         }
         assert_eq!(self.by_id.len(), self.servers.len(), "index size");
     }
+}
+
+/// A heap key: (slot + 1) x weight, in fixed point (see `key_for`).
+#[inline]
+pub(crate) fn key_of(slot: u64, weight: u64) -> u64 {
+    slot.saturating_add(1).saturating_mul(weight)
 }

@@ -114,14 +114,15 @@ fn a_slow_servers_slots_rank_behind_a_fast_servers() {
     let w: Vec<f64> = p.servers().iter().map(|s| s.weight).collect();
     assert_eq!(w, vec![1.0, 1.0, 4.0]);
     p.check_invariants();
-    // Effective slots: servers 0 and 1 at 1..4, server 2 at 4, 8, 12, 16.
+    // Keys (slot + 1) x weight: servers 0 and 1 at 2..5, server 2 at 8, 12,
+    // 16, 20 (effective slots 7, 11, 15, 19): every fast entry comes first.
     let order: Vec<(u32, u64)> = drain(&mut p)
         .into_iter()
         .map(|h| (server_of(h), p.slot(h).unwrap()))
         .collect();
     let slow_first = order.iter().position(|&(s, _)| s == 2).unwrap();
-    assert_eq!(slow_first, 6, "{order:?}"); // after 0 and 1's slots 1..3
-    assert_eq!(&order[9..], &[(2, 2), (2, 3), (2, 4)], "{order:?}");
+    assert_eq!(slow_first, 8, "{order:?}"); // after 0 and 1's slots 1..4
+    assert_eq!(&order[8..], &[(2, 1), (2, 2), (2, 3), (2, 4)], "{order:?}");
 }
 
 #[test]
@@ -132,10 +133,11 @@ fn displacement_and_refusal_use_effective_slots() {
     let c = offer_on(&mut p, 2, 5);
     let mut now = 0;
     teach(&mut p, 2, &[(0, 1_000), (1, 4_000), (2, 1_000)], &mut now);
-    assert_eq!(p.effective_slot(b), Some(8.0));
+    // Keys are (slot + 1) x weight: b's is 3 x 4 = 12, an effective slot of 11.
+    assert_eq!(p.effective_slot(b), Some(11.0));
     // Plain order would displace c (slot 5); the effective one displaces b.
-    assert_eq!(p.refuse_from(), Some(8));
-    assert_eq!(p.offer_on(0, 8, false), Ok(Offer::Full { highest: 2 }));
+    assert_eq!(p.refuse_from(), Some(11));
+    assert_eq!(p.offer_on(0, 11, false), Ok(Offer::Full { highest: 2 }));
     match p.offer_on(0, 6, false).unwrap() {
         Offer::Kept {
             displaced: Some(d), ..
@@ -146,8 +148,9 @@ fn displacement_and_refusal_use_effective_slots() {
     assert_eq!(p.state(a), State::Idle);
     assert_eq!(p.state(c), State::Idle);
     p.check_invariants();
-    // An offer on the slow server at slot 2 (effective 8) no longer beats
-    // the highest now kept (6): refused, whatever its plain slot says.
+    // An offer on the slow server at slot 2 (effective 11) no longer beats
+    // the highest now kept (slot 6, effective 6): refused, whatever its plain
+    // slot says.
     assert_eq!(p.offer_on(1, 2, false), Ok(Offer::Full { highest: 6 }));
 }
 
@@ -337,7 +340,7 @@ fn rekeying_keeps_the_heaps_valid_against_a_naive_model() {
                     }
                 }
                 30..=59 => {
-                    // The naive model: lowest (slot x weight, handle) idle.
+                    // The naive model: lowest ((slot + 1) x weight, handle) idle.
                     let weight: BTreeMap<u32, f64> =
                         p.servers().iter().map(|i| (i.server, i.weight)).collect();
                     let expect = server
@@ -345,7 +348,7 @@ fn rekeying_keeps_the_heaps_valid_against_a_naive_model() {
                         .filter(|(&h, _)| p.state(h) == State::Idle)
                         .map(|(&h, s)| {
                             let w = (weight[s] * WEIGHT_ONE_F).round() as u64;
-                            (p.slot(h).unwrap() * w, h)
+                            ((p.slot(h).unwrap() + 1) * w, h)
                         })
                         .min()
                         .map(|(_, h)| h);
@@ -403,4 +406,18 @@ fn adaptive_counts_leases_per_server() {
     let info = p.servers();
     assert_eq!((info[0].server, info[0].leases, info[0].held), (3, 3, 1));
     assert_eq!((info[1].server, info[1].leases, info[1].held), (4, 0, 1));
+}
+
+#[test]
+fn slot_zero_counts_its_servers_weight() {
+    // Every server's first connection has slot 0: a client holding slot 0 on
+    // each of its servers must still rank the slow one's last.
+    let mut p = Pool::new_adaptive(3, AdaptiveConfig::default());
+    for server in 0..3 {
+        offer_on(&mut p, server, 0);
+    }
+    let mut now = 0;
+    teach(&mut p, 3, &[(0, 4_000), (1, 1_000), (2, 1_000)], &mut now);
+    let order: Vec<u32> = drain(&mut p).into_iter().map(server_of).collect();
+    assert_eq!(order.last(), Some(&0), "{order:?}");
 }
