@@ -234,7 +234,7 @@ declare namespace CallosumClient {
     [Symbol.asyncDispose](): Promise<void>;
     /** Attempts still connecting or handshaking. */
     readonly pending: number;
-    on(event: 'connection', listener: (slot: number, socket: Socket) => void): this;
+    on(event: 'connection', listener: (slot: number, socket: Socket, serverId: string) => void): this;
     on(event: 'unreachable', listener: (id: string, server: ServerAddress) => void): this;
     on(event: 'error', listener: (error: CallosumError) => void): this;
     on(event: string | symbol, listener: (...args: any[]) => void): this;
