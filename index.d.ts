@@ -258,8 +258,11 @@ declare class CallosumClient extends EventEmitter {
   readonly waiting: number;
   readonly closed: boolean;
 
-  /** Offers a connection on `slot`: kept (possibly displacing the highest slot) or destroyed. */
-  newConnection(slot: number, socket: Socket): void;
+  /**
+   * Offers a connection on `slot`: kept (possibly displacing the highest slot) or destroyed. `serverId` (the
+   * rover's 'connection' event passes it third) names its server to an adaptive pool; by default remoteAddress:port.
+   */
+  newConnection(slot: number, socket: Socket, serverId?: string): void;
   /** Internal in the original; the same as `newConnection` here. */
   insertSocket(slot: number, socket: Socket): void;
   /** Lends the idle live socket with the lowest slot, or `undefined` if none. */

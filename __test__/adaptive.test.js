@@ -247,3 +247,43 @@ test('E6: the server map is bounded: addresses that come and go do not grow it',
   assert.ok(pool.servers().length <= 2 * 2 + 64, `${pool.servers().length} servers`);
   assert.deepEqual(pool.errors, []);
 });
+
+test("E6: newConnection's third argument names the server; a rover wired by hand passes it", async (t) => {
+  const a = new CallosumServer({ delay: 0 });
+  const b = new CallosumServer({ delay: 0 });
+  const pool = client({ MAX_SLOTS: 4, adaptive: true });
+  const rover = new CallosumClient.Rover({
+    ROVING_INTERVAL: 10,
+    probes: 2,
+    servers: { a: await a.listen(), b: await b.listen() },
+  });
+  t.after(async () => {
+    rover.stop();
+    await pool.close({ timeout: 1000 }).catch(() => {});
+    await a.close();
+    await b.close();
+  });
+  rover.on('connection', pool.newConnection.bind(pool));
+  rover.on('error', () => {});
+  rover.start();
+  await waitFor(() => pool.slotCount === 4, { what: 'a full pool', timeout: 3000 });
+  rover.stop();
+  assert.deepEqual(
+    pool
+      .servers()
+      .map((x) => x.server)
+      .sort(),
+    ['a', 'b'],
+  );
+  // A value that is not a string is no name: the address is used instead.
+  const [s] = makeSockets(1);
+  s.remoteAddress = '10.1.1.1';
+  s.remotePort = 7;
+  const other = client({ MAX_SLOTS: 1, adaptive: true });
+  other.newConnection(0, s, 42);
+  assert.deepEqual(
+    other.servers().map((x) => x.server),
+    ['10.1.1.1:7'],
+  );
+  assert.deepEqual(pool.errors, []);
+});

@@ -219,21 +219,14 @@ class CallosumClient extends EventEmitter {
 
   /**
    * Offers a new connection on `slot` (from a rover). The pool keeps it,
-   * possibly displacing its highest slot, or destroys it.
+   * possibly displacing its highest slot, or destroys it. `serverId` (the
+   * rover's 'connection' event passes it third) names the connection's
+   * server to an adaptive pool; without it, the socket's remote address:port.
    * @param {number} slot
    * @param {any} socket
+   * @param {unknown} [serverId]
    */
-  newConnection(slot, socket) {
-    this.#offer(slot, socket, undefined);
-  }
-
-  /**
-   * newConnection(), and what client.rove() offers with its server's id.
-   * @param {number} slot
-   * @param {any} socket
-   * @param {string | undefined} serverId
-   */
-  #offer(slot, socket, serverId) {
+  newConnection(slot, socket, serverId) {
     const offers = this.#offers;
     if (!offers.admit(slot, socket, this.#close.closed)) return;
     // A full pool refuses its highest kept slot and above: Rust publishes
@@ -251,7 +244,8 @@ class CallosumClient extends EventEmitter {
     io[N.IO_SLOT] = slot;
     io[N.IO_LEASE] = handOff ? 1 : 0;
     const adaptive = this.#adaptive;
-    const server = adaptive === null ? 0 : adaptive.serverIndex(socket, serverId);
+    const server =
+      adaptive === null ? 0 : adaptive.serverIndex(socket, typeof serverId === 'string' ? serverId : undefined);
     io[N.IO_SERVER] = server;
     if (!native.call(N.offer)) {
       destroyQuietly(socket);
@@ -394,8 +388,8 @@ class CallosumClient extends EventEmitter {
   rove(servers, options) {
     const Rover = require('./rover/index.js');
     const rover = new Rover({ ...V.readOptions(options, 'rove: options', V.ROVER_OPTION_KEYS), servers });
-    rover.on('connection', (/** @type {number} */ slot, /** @type {any} */ socket, /** @type {unknown} */ id) =>
-      this.#offer(slot, socket, typeof id === 'string' ? id : undefined),
+    rover.on('connection', (/** @type {number} */ slot, /** @type {any} */ socket, /** @type {string} */ id) =>
+      this.newConnection(slot, socket, id),
     );
     rover.on('error', (/** @type {Error} */ err) => this.#report(err));
     rover.on('unreachable', (/** @type {string} */ id, /** @type {unknown} */ server) => {
