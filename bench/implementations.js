@@ -48,7 +48,7 @@ try {
   genericPool = null;
 }
 
-const native = !SELECTED || SELECTED.has('native') ? loadNative() : { error: 'not selected' };
+const native = !SELECTED || SELECTED.has('native') || SELECTED.has('native-adaptive') ? loadNative() : { error: 'not selected' };
 
 const IMPLS = {
   native: { label: 'native (this package)', available: !native.error, reason: native.error },
