@@ -45,7 +45,9 @@ function getReturnChart(series, { title, subtitle } = {}) {
   const y = (ns) => m.top + ph - ((Math.log10(ns) - ymin) / (yTop - ymin)) * ph;
 
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${m.left}" y="24" font-size="15" font-weight="bold">${esc(title || 'get + return')}</text>`);
   if (subtitle) out.push(`<text x="${m.left}" y="42" fill="#555">${esc(subtitle)}</text>`);
@@ -57,8 +59,12 @@ function getReturnChart(series, { title, subtitle } = {}) {
       if (Math.log10(v) > yTop + 1e-9) continue;
       const yy = y(v).toFixed(1);
       const major = k === 1;
-      out.push(`<line x1="${m.left}" y1="${yy}" x2="${m.left + pw}" y2="${yy}" stroke="${major ? '#cccccc' : '#eeeeee'}"/>`);
-      out.push(`<text x="${m.left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle" fill="${major ? '#333' : '#999'}">${esc(v >= 1 ? String(v) : v.toPrecision(1))}</text>`);
+      out.push(
+        `<line x1="${m.left}" y1="${yy}" x2="${m.left + pw}" y2="${yy}" stroke="${major ? '#cccccc' : '#eeeeee'}"/>`,
+      );
+      out.push(
+        `<text x="${m.left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle" fill="${major ? '#333' : '#999'}">${esc(v >= 1 ? String(v) : v.toPrecision(1))}</text>`,
+      );
     }
   }
   // x ticks: the measured sizes and the decades between
@@ -67,43 +73,61 @@ function getReturnChart(series, { title, subtitle } = {}) {
   for (const size of [...xt].sort((a, b) => a - b)) {
     const xx = x(size).toFixed(1);
     const measured = sizes.includes(size);
-    out.push(`<line x1="${xx}" y1="${m.top}" x2="${xx}" y2="${m.top + ph}" stroke="${measured ? '#dddddd' : '#f2f2f2'}"/>`);
-    out.push(`<text x="${xx}" y="${m.top + ph + 18}" text-anchor="middle" fill="${measured ? '#333' : '#999'}">${esc(fmtSize(size))}</text>`);
+    out.push(
+      `<line x1="${xx}" y1="${m.top}" x2="${xx}" y2="${m.top + ph}" stroke="${measured ? '#dddddd' : '#f2f2f2'}"/>`,
+    );
+    out.push(
+      `<text x="${xx}" y="${m.top + ph + 18}" text-anchor="middle" fill="${measured ? '#333' : '#999'}">${esc(fmtSize(size))}</text>`,
+    );
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 14}" text-anchor="middle">pool size (sockets, log scale)</text>`);
-  out.push(`<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">ns per get + return (log scale)</text>`);
+  out.push(
+    `<text transform="translate(20 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">ns per get + return (log scale)</text>`,
+  );
 
   let legendY = m.top + 8;
-  out.push(`<text x="${m.left + pw + 16}" y="${m.top - 10}" font-size="10.5" fill="#555">values at ${esc(sizes.map(fmtSize).join(' / '))} sockets</text>`);
+  out.push(
+    `<text x="${m.left + pw + 16}" y="${m.top - 10}" font-size="10.5" fill="#555">values at ${esc(sizes.map(fmtSize).join(' / '))} sockets</text>`,
+  );
   for (const s of series) {
     const color = COLORS[s.name] || '#444';
     const pts = s.points.filter((p) => p.ns > 0);
     if (pts.length > 0) {
       const path = pts.map((p, i) => `${i ? 'L' : 'M'}${x(p.size).toFixed(1)} ${y(p.ns).toFixed(1)}`).join(' ');
-      out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`);
+      out.push(
+        `<path d="${path}" fill="none" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`,
+      );
       for (const p of pts) {
         const cx = x(p.size).toFixed(1);
         const cy = y(p.ns).toFixed(1);
-        out.push(s.dash
-          ? `<circle cx="${cx}" cy="${cy}" r="3.5" fill="#ffffff" stroke="${color}" stroke-width="2"/>`
-          : `<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"/>`);
+        out.push(
+          s.dash
+            ? `<circle cx="${cx}" cy="${cy}" r="3.5" fill="#ffffff" stroke="${color}" stroke-width="2"/>`
+            : `<circle cx="${cx}" cy="${cy}" r="4" fill="${color}"/>`,
+        );
       }
     }
     const lx = m.left + pw + 16;
-    out.push(`<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`);
-    out.push(`<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`);
+    out.push(
+      `<line x1="${lx}" y1="${legendY}" x2="${lx + 22}" y2="${legendY}" stroke="${color}" stroke-width="2.5"${s.dash ? ' stroke-dasharray="7 5"' : ''}/>`,
+    );
+    out.push(
+      `<text x="${lx + 28}" y="${legendY}" dominant-baseline="middle">${esc(s.label || s.name)}${pts.length ? '' : ' (n/a)'}</text>`,
+    );
     if (pts.length) {
       const values = sizes.map((size) => {
         const p = s.points.find((q) => q.size === size && q.ns > 0);
         return p ? fmtNs(p.ns) : 'n/a';
       });
-      out.push(`<text x="${lx + 28}" y="${legendY + 15}" dominant-baseline="middle" font-size="10.5" fill="#555">${esc(values.join(' / '))} ns</text>`);
+      out.push(
+        `<text x="${lx + 28}" y="${legendY + 15}" dominant-baseline="middle" font-size="10.5" fill="#555">${esc(values.join(' / '))} ns</text>`,
+      );
     }
     legendY += pts.length ? 36 : 22;
   }
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 module.exports = { getReturnChart };

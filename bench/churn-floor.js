@@ -98,7 +98,7 @@ class IndexedHeap {
 
 class ChurnFloor {
   constructor(options) {
-    const max = (options && options.MAX_SLOTS) || 100;
+    const max = options?.MAX_SLOTS || 100;
     this.MAX_SLOTS = max;
     this.count = 0;
     this.sockets = new Array(max).fill(undefined);

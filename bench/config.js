@@ -4,7 +4,7 @@
 // the workload sizes every other file takes from here, so that a run's
 // results.json records exactly what was measured.
 
-const path = require('path');
+const path = require('node:path');
 
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 7);
 const SCALE = Number(process.env.BENCH_SCALE) || 1;
@@ -25,7 +25,13 @@ const CONFIG = {
   // order, so that returns and leases go through the heap (a pool may lend a
   // socket returned just before without heap work, as the native one does)
   burst: { burst: 16, cycles: scaled(500_000, 1600) },
-  churn: { maxSlots: 1000, slotRange: 2000, steps: scaled(200_000, 1000), mix: 'offer 70%, lend 10%, return 10%, leased socket dies (close) and is returned 10%', maxHeld: 64 },
+  churn: {
+    maxSlots: 1000,
+    slotRange: 2000,
+    steps: scaled(200_000, 1000),
+    mix: 'offer 70%, lend 10%, return 10%, leased socket dies (close) and is returned 10%',
+    maxHeld: 64,
+  },
   // issue 20: the same get+return loops on a pool built with { adaptive: true },
   // measured next to the plain native pool in every round (which of the two
   // goes first alternates), so that their per-round difference is a pair

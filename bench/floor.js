@@ -11,7 +11,7 @@ const kHandle = Symbol('floorHandle');
 
 class FloorPool {
   constructor(options) {
-    const max = (options && options.MAX_SLOTS) || 100;
+    const max = options?.MAX_SLOTS || 100;
     this.MAX_SLOTS = max;
     this.heapSlot = new Float64Array(max);
     this.heapHandle = new Int32Array(max);

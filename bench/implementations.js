@@ -13,7 +13,7 @@ const { SELECTED } = require('./config.js');
 function loadNative() {
   try {
     const Native = require('..');
-    if (typeof Native !== 'function') return { error: 'require(\'..\') is not a constructor' };
+    if (typeof Native !== 'function') return { error: "require('..') is not a constructor" };
     const probe = new Native({ MAX_SLOTS: 2 });
     for (const m of ['newConnection', 'getConnection', 'returnConnection']) {
       if (typeof probe[m] !== 'function') return { error: `no ${m}()` };
@@ -23,7 +23,7 @@ function loadNative() {
     if (typeof probe.close === 'function') probe.close();
     return { Native, hasAcquire, adaptiveError: probeAdaptive(Native) };
   } catch (err) {
-    return { error: `require('..') failed: ${String(err && err.message).split('\n')[0]}` };
+    return { error: `require('..') failed: ${String(err?.message).split('\n')[0]}` };
   }
 }
 
@@ -37,7 +37,7 @@ function probeAdaptive(Native) {
     if (typeof probe.close === 'function') probe.close();
     return on ? null : 'no adaptive option';
   } catch (err) {
-    return `no adaptive option (${String(err && err.message).split('\n')[0]})`;
+    return `no adaptive option (${String(err?.message).split('\n')[0]})`;
   }
 }
 
@@ -48,7 +48,8 @@ try {
   genericPool = null;
 }
 
-const native = !SELECTED || SELECTED.has('native') || SELECTED.has('native-adaptive') ? loadNative() : { error: 'not selected' };
+const native =
+  !SELECTED || SELECTED.has('native') || SELECTED.has('native-adaptive') ? loadNative() : { error: 'not selected' };
 
 const IMPLS = {
   native: { label: 'native (this package)', available: !native.error, reason: native.error },
@@ -61,7 +62,11 @@ const IMPLS = {
   original: { label: 'original 0.1.5 (model)', available: true },
   floor: { label: 'plain-JS floor', available: true },
   'churn-floor': { label: 'plain-JS churn floor', available: true },
-  'generic-pool': { label: 'generic-pool 3.9.0', available: !!genericPool, reason: genericPool ? undefined : 'generic-pool not installed' },
+  'generic-pool': {
+    label: 'generic-pool 3.9.0',
+    available: !!genericPool,
+    reason: genericPool ? undefined : 'generic-pool not installed',
+  },
   'waiting-floor': { label: 'JS waiting floor', available: true },
 };
 if (SELECTED) {

@@ -50,13 +50,28 @@ const { native, IMPLS } = require('./implementations.js');
 const { churnScript } = require('./inputs.js');
 const { gc, settle } = require('./timing.js');
 const {
-  getReturnPools, genericPools,
-  measureGetReturn, measureBurst, measureGenericGetReturn, measureChurn, churnMix,
-  measureAcquire, measureContended, measureMemory,
+  getReturnPools,
+  genericPools,
+  measureGetReturn,
+  measureBurst,
+  measureGenericGetReturn,
+  measureChurn,
+  churnMix,
+  measureAcquire,
+  measureContended,
+  measureMemory,
 } = require('./workloads.js');
 const { isolated, stopIsolated } = require('./isolated.js');
 const { results, record } = require('./results.js');
-const { machine, printTable, printChurnMix, computeTargets, printTargets, printLoad, writeOutputs } = require('./report.js');
+const {
+  machine,
+  printTable,
+  printChurnMix,
+  computeTargets,
+  printTargets,
+  printLoad,
+  writeOutputs,
+} = require('./report.js');
 
 function rotate(list, by) {
   const k = by % list.length;
@@ -80,13 +95,13 @@ function rowOf(id, title, name) {
 }
 
 async function attempt(id, title, unit, name, keep, fn) {
-  const entry = results[id] && results[id].impls[name];
-  if (entry && entry.error) return; // failed before: do not retry every round
+  const entry = results[id]?.impls[name];
+  if (entry?.error) return; // failed before: do not retry every round
   try {
     const value = await fn();
     if (keep) record(id, title, unit, name, value);
   } catch (err) {
-    record(id, title, unit, name, undefined, String(err && err.message).split('\n')[0]);
+    record(id, title, unit, name, undefined, String(err?.message).split('\n')[0]);
   }
 }
 
@@ -113,9 +128,13 @@ async function runRound(round, keep, script) {
           continue;
         }
         if (name === 'generic-pool') {
-          await attempt(id, title, 'ns/cycle', name, keep, () => measureGenericGetReturn(size, CONFIG.getReturn.asyncCycles));
+          await attempt(id, title, 'ns/cycle', name, keep, () =>
+            measureGenericGetReturn(size, CONFIG.getReturn.asyncCycles),
+          );
         } else {
-          await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () => measureGetReturn(name, size, CONFIG.getReturn.syncCycles));
+          await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () =>
+            measureGetReturn(name, size, CONFIG.getReturn.syncCycles),
+          );
         }
       }
     }
@@ -129,7 +148,10 @@ async function runRound(round, keep, script) {
       for (const name of withAdaptive(rotate(['native', 'original', 'floor'], round), size, round)) {
         const row = rowOf(id, title, name);
         if (!IMPLS[name].available) skip(row.id, row.title, 'ns/cycle', row.column, IMPLS[name].reason);
-        else await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () => measureBurst(name, size, CONFIG.burst.cycles));
+        else
+          await attempt(row.id, row.title, 'ns/cycle', row.column, keep, () =>
+            measureBurst(name, size, CONFIG.burst.cycles),
+          );
       }
     }
   }
@@ -165,7 +187,10 @@ async function runRound(round, keep, script) {
     for (const name of rotate(['native', 'generic-pool', 'waiting-floor'], round)) {
       if (!IMPLS[name].available) skip(id, title, 'ns/cycle', name, IMPLS[name].reason);
       else if (name === 'native' && !native.hasAcquire) skip(id, title, 'ns/cycle', name, 'no acquire()');
-      else await attempt(id, title, 'ns/cycle', name, keep, () => measureAcquire(name, CONFIG.acquire.poolSize, CONFIG.acquire.cycles));
+      else
+        await attempt(id, title, 'ns/cycle', name, keep, () =>
+          measureAcquire(name, CONFIG.acquire.poolSize, CONFIG.acquire.cycles),
+        );
     }
   }
   phase('acquire', t0);
@@ -177,7 +202,10 @@ async function runRound(round, keep, script) {
     for (const name of rotate(['native', 'generic-pool', 'waiting-floor'], round)) {
       if (!IMPLS[name].available) skip(id, title, 'ns/acquire', name, IMPLS[name].reason);
       else if (name === 'native' && !native.hasAcquire) skip(id, title, 'ns/acquire', name, 'no acquire()');
-      else await attempt(id, title, 'ns/acquire', name, keep, () => measureContended(name, connections, callers, acquisitions));
+      else
+        await attempt(id, title, 'ns/acquire', name, keep, () =>
+          measureContended(name, connections, callers, acquisitions),
+        );
     }
   }
   phase('contended', t0);
@@ -187,8 +215,11 @@ async function main() {
   const started = Date.now();
   const info = machine();
   console.log(`callosum-client-tcp bench: ${info.cpu}, ${info.cores} cores, Node ${info.node}, ${info.platform}`);
-  console.log(`native: ${IMPLS.native.available ? 'loaded' + (native.hasAcquire ? ' (with acquire)' : ' (no acquire)') : 'n/a (' + IMPLS.native.reason + ')'}`);
-  if (!gc) console.log('warning: run with --expose-gc (npm run bench) for the memory figures and GC between measurements');
+  console.log(
+    `native: ${IMPLS.native.available ? `loaded${native.hasAcquire ? ' (with acquire)' : ' (no acquire)'}` : `n/a (${IMPLS.native.reason})`}`,
+  );
+  if (!gc)
+    console.log('warning: run with --expose-gc (npm run bench) for the memory figures and GC between measurements');
   const gr = CONFIG.getReturn;
   console.log(
     `rounds: ${ROUNDS} (+1 warm-up), scale ${SCALE}; get+return ${gr.syncCycles.toLocaleString('en-US')} cycles (generic-pool ${gr.asyncCycles.toLocaleString('en-US')}); ` +
@@ -201,7 +232,13 @@ async function main() {
     const keep = round > 0;
     const r0 = Date.now();
     await runRound(round, keep, script);
-    process.stderr.write(`${keep ? 'round ' + round : 'warm-up'} done in ${((Date.now() - r0) / 1000).toFixed(1)} s (so far: ${Object.entries(phaseSeconds).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')})\n`);
+    process.stderr.write(
+      `${keep ? `round ${round}` : 'warm-up'} done in ${((Date.now() - r0) / 1000).toFixed(1)} s (so far: ${Object.entries(
+        phaseSeconds,
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+        .join(', ')})\n`,
+    );
   }
 
   let churnMixes = null;
@@ -212,7 +249,7 @@ async function main() {
       try {
         churnMixes[name] = churnMix(name, script);
       } catch (err) {
-        churnMixes[name] = { error: String(err && err.message) };
+        churnMixes[name] = { error: String(err?.message) };
       }
     }
   }
@@ -238,7 +275,7 @@ async function main() {
       try {
         memory[name] = await measureMemory(name, CONFIG.memory.poolSize, CONFIG.memory.cycles);
       } catch (err) {
-        memory[name] = { error: String(err && err.message).split('\n')[0] };
+        memory[name] = { error: String(err?.message).split('\n')[0] };
       }
       process.stderr.write(`memory ${name} done in ${((Date.now() - m0) / 1000).toFixed(1)} s\n`);
       await settle();

@@ -15,7 +15,7 @@
 // Worker: `kind` 'churn' runs workloads.measureChurn on a script made from the
 // same seed (the worker inherits BENCH_* from the environment).
 
-const { Worker, isMainThread, parentPort } = require('worker_threads');
+const { Worker, isMainThread, parentPort } = require('node:worker_threads');
 
 if (isMainThread) {
   const { cpuShare } = require('./timing.js');
@@ -80,7 +80,7 @@ if (isMainThread) {
       const ns = measureChurn(name, script);
       parentPort.postMessage({ ns, wallMs: cpuShare.wallMs - wall0, cpuMs: cpuShare.cpuMs - cpu0 });
     } catch (err) {
-      parentPort.postMessage({ error: String(err && err.message).split('\n')[0] });
+      parentPort.postMessage({ error: String(err?.message).split('\n')[0] });
     }
   });
 }

@@ -2,7 +2,7 @@
 
 // One loop function per implementation, compiled separately, so that each has
 // its own type feedback and no call site in the timed loop goes polymorphic.
-const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor;
 const loopCache = new Map();
 function loopFor(kind, name) {
   const key = `${kind}:${name}`;
@@ -10,23 +10,53 @@ function loopFor(kind, name) {
     const tag = `// ${key}\n`;
     let fn;
     if (kind === 'sync') {
-      fn = new Function('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = pool.getConnection(); pool.returnConnection(s); }`);
+      fn = new Function(
+        'pool',
+        'n',
+        `${tag}for (let i = 0; i < n; i++) { const s = pool.getConnection(); pool.returnConnection(s); }`,
+      );
     } else if (kind === 'burst') {
-      fn = new Function('pool', 'n', 'held', 'order', `${tag}
+      fn = new Function(
+        'pool',
+        'n',
+        'held',
+        'order',
+        `${tag}
         const burst = held.length;
         for (let i = 0; i < n; i += burst) {
           for (let j = 0; j < burst; j++) held[j] = pool.getConnection();
           for (let j = 0; j < burst; j++) pool.returnConnection(held[order[j]]);
-        }`);
+        }`,
+      );
     } else if (kind === 'gp') {
-      fn = new AsyncFunction('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.release(s); }`);
+      fn = new AsyncFunction(
+        'pool',
+        'n',
+        `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.release(s); }`,
+      );
     } else if (kind === 'acquire') {
-      fn = new AsyncFunction('pool', 'n', `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.returnConnection(s); }`);
+      fn = new AsyncFunction(
+        'pool',
+        'n',
+        `${tag}for (let i = 0; i < n; i++) { const s = await pool.acquire(); pool.returnConnection(s); }`,
+      );
     } else if (kind === 'contended') {
       const release = name === 'generic-pool' ? 'release' : 'returnConnection';
-      fn = new AsyncFunction('pool', 'state', 'immediate', `${tag}while (state.left > 0) { state.left--; const s = await pool.acquire(); await immediate(); pool.${release}(s); }`);
+      fn = new AsyncFunction(
+        'pool',
+        'state',
+        'immediate',
+        `${tag}while (state.left > 0) { state.left--; const s = await pool.acquire(); await immediate(); pool.${release}(s); }`,
+      );
     } else if (kind === 'churn') {
-      fn = new Function('pool', 'ops', 'slots', 'offers', 'held', 'maxHeld', `${tag}
+      fn = new Function(
+        'pool',
+        'ops',
+        'slots',
+        'offers',
+        'held',
+        'maxHeld',
+        `${tag}
         let next = 0;
         for (let i = 0; i < ops.length; i++) {
           let op = ops[i];
@@ -45,7 +75,8 @@ function loopFor(kind, name) {
             pool.returnConnection(s);
           }
         }
-        return next;`);
+        return next;`,
+      );
     } else {
       throw new Error(kind);
     }

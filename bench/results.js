@@ -20,18 +20,31 @@ function median(values) {
 }
 
 // rows in a fixed order, whatever runs first
-const ROW_ORDER = ['getreturn-100', 'getreturn-100-adaptive', 'getreturn-10000', 'getreturn-100000', 'burst-100', 'burst-100-adaptive', 'burst-10000', 'burst-100000', 'churn', 'churn-isolated', 'acquire-idle', 'acquire-contended'];
+const ROW_ORDER = [
+  'getreturn-100',
+  'getreturn-100-adaptive',
+  'getreturn-10000',
+  'getreturn-100000',
+  'burst-100',
+  'burst-100-adaptive',
+  'burst-10000',
+  'burst-100000',
+  'churn',
+  'churn-isolated',
+  'acquire-idle',
+  'acquire-contended',
+];
 function orderedIds() {
   return [...ROW_ORDER.filter((id) => results[id]), ...Object.keys(results).filter((id) => !ROW_ORDER.includes(id))];
 }
 
 function med(id, name) {
-  const e = results[id] && results[id].impls[name];
+  const e = results[id]?.impls[name];
   return e ? median(e.rounds) : null;
 }
 
 function rounds(id, name) {
-  const e = results[id] && results[id].impls[name];
+  const e = results[id]?.impls[name];
   return e && !e.error && e.rounds.length ? e.rounds : null;
 }
 

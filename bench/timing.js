@@ -4,8 +4,8 @@
 // settled heap (no implementation pays for another's garbage) and adds its
 // CPU time to a share printed at the end (a load indicator on a shared machine).
 
-const { performance } = require('perf_hooks');
-const v8 = require('v8');
+const { performance } = require('node:perf_hooks');
+const v8 = require('node:v8');
 
 const gc = typeof global.gc === 'function' ? global.gc : null;
 // A full GC before a measurement when the heap has grown since the last one

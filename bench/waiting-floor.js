@@ -13,7 +13,7 @@ class WaitingFloor {
     this.head = 0;
   }
 
-  newConnection(slot, socket) {
+  newConnection(_slot, socket) {
     this.returnConnection(socket);
   }
 

@@ -49,7 +49,10 @@ function measureGetReturn(name, size, cycles) {
   if (check !== lowest) throw new Error(`${name}: lowest slot not lent after the run`);
   pool.returnConnection(check);
   if (name === 'original') markDirty(); // its pool (and D1's nodes) is garbage after this
-  if (DEBUG) process.stderr.write(`  ${name} ${size}: setup ${(b - a).toFixed(0)} ms, gc ${(t0 - b).toFixed(0)} ms, run ${(t1 - t0).toFixed(0)} ms\n`);
+  if (DEBUG)
+    process.stderr.write(
+      `  ${name} ${size}: setup ${(b - a).toFixed(0)} ms, gc ${(t0 - b).toFixed(0)} ms, run ${(t1 - t0).toFixed(0)} ms\n`,
+    );
   return ((t1 - t0) * 1e6) / cycles;
 }
 
@@ -216,7 +219,14 @@ async function measureMemory(name, size, cycles) {
 }
 
 module.exports = {
-  getReturnPools, genericPools,
-  measureGetReturn, measureBurst, measureGenericGetReturn, measureChurn, churnMix,
-  measureAcquire, measureContended, measureMemory,
+  getReturnPools,
+  genericPools,
+  measureGetReturn,
+  measureBurst,
+  measureGenericGetReturn,
+  measureChurn,
+  churnMix,
+  measureAcquire,
+  measureContended,
+  measureMemory,
 };
