@@ -53,8 +53,6 @@ class Adaptive {
     // table the same way; indices are never reused, so a forgotten server
     // comes back with no history rather than another's.
     this.limit = 2 * maxSlots + 64;
-    /** Leases until the next timed one. */
-    this.countdown = SAMPLE_EVERY;
     /** The stride now counting down, and when the lease that began it was timed. */
     this.stride = SAMPLE_EVERY;
     this.strideAt = 0;
@@ -110,11 +108,13 @@ class Adaptive {
   }
 
   /**
-   * A lease of `h` began: one in `stride` (random, `base` on average) is timed.
+   * Times the lease of `h` that just began; returns how many leases to count
+   * before the next one is timed (the client counts them: its hot path pays
+   * one decrement, and nothing when the pool is not adaptive).
    * @param {number} h
+   * @returns {number}
    */
-  lent(h) {
-    if (--this.countdown !== 0) return;
+  timeLease(h) {
     const now = performance.now();
     // The lease rate over the stride just counted sets the next one's mean:
     // about SAMPLE_GAP_MS apart, never closer than 1 in SAMPLE_EVERY.
@@ -124,9 +124,11 @@ class Adaptive {
     // same connection every time under traffic that cycles through the pool
     // (four workers on four connections, say).
     this.stride = 1 + Math.floor(Math.random() * (2 * base - 1));
-    this.countdown = this.stride;
     this.strideAt = now;
-    this.table.lentAt[h] = now;
+    const table = this.table;
+    if (!(table.lentAt[h] > 0)) table.timed++;
+    table.lentAt[h] = now;
+    return this.stride;
   }
 
   /**
@@ -143,6 +145,7 @@ class Adaptive {
     const t1 = performance.now();
     const us = Math.min(Math.max(Math.round((t1 - table.lentAt[h]) * 1000), 0), N.SAMPLE_MAX_US);
     table.lentAt[h] = 0;
+    table.timed--;
     const n = meta[N.META_QUEUE_LEN];
     meta[N.META_QUEUE + n] = ~h;
     meta[N.META_QUEUE + n + 1] = handOff ? ~us : us;

@@ -57,6 +57,9 @@ class CallosumClient extends EventEmitter {
   #maxWaiting;
   /** @type {Adaptive | null} null unless options.adaptive */
   #adaptive = null;
+  // Leases until the next one is timed (lib/adaptive.js); never reached in a
+  // pool that is not adaptive.
+  #untilTimed = Infinity;
   // The queue length at which a return flushes: an adaptive pool keeps room
   // for a two-word sampled return after every write.
   #flushAt = QUEUE_CAP;
@@ -95,6 +98,7 @@ class CallosumClient extends EventEmitter {
     this.#returns = new Returns(table, native, watch, this.#counters, this.#close, this.#report);
     if (adaptive) {
       this.#adaptive = new Adaptive(table, native, maxSlots);
+      this.#untilTimed = 1;
       this.#flushAt = QUEUE_CAP - N.QUEUE_SAMPLE_WORDS + 1;
     }
     this.#held.startSweeping();
@@ -152,7 +156,7 @@ class CallosumClient extends EventEmitter {
       }
       table.state[h] = LEASED;
       this.#counters.leases++;
-      if (this.#adaptive !== null) this.#adaptive.lent(h);
+      if (--this.#untilTimed === 0) this.#untilTimed = /** @type {Adaptive} */ (this.#adaptive).timeLease(h);
       return socket;
     }
   }
@@ -182,12 +186,9 @@ class CallosumClient extends EventEmitter {
       return;
     }
     this.#counters.returns++;
-    const adaptive = this.#adaptive;
     if (this.#waiting.length !== 0) {
       // Straight to the oldest waiter: it stays lent, nothing goes idle.
-      if (adaptive !== null && table.lentAt[h] > 0) adaptive.queueSample(h, true);
-      this.#waiting.handTo(h, socket);
-      if (adaptive !== null) adaptive.lent(h);
+      this.#handOff(h, socket);
       return;
     }
     try {
@@ -204,8 +205,8 @@ class CallosumClient extends EventEmitter {
     }
     table.state[h] = IDLE;
     // A timed lease's return carries its duration (lib/adaptive.js).
-    if (adaptive !== null && table.lentAt[h] > 0) {
-      adaptive.queueSample(h, false);
+    if (table.timed !== 0 && table.lentAt[h] > 0) {
+      /** @type {Adaptive} */ (this.#adaptive).queueSample(h, false);
       return;
     }
     // Queue the return; the next crossing into Rust applies it (inline: the
@@ -282,9 +283,22 @@ class CallosumClient extends EventEmitter {
     if (victim >= 0) offers.displace(victim, victimSlot, victimLeased);
     if (handOff) {
       socket._leased = true;
-      this.#waiting.handTo(h, socket);
-      if (adaptive !== null) adaptive.lent(h);
+      this.#handOff(h, socket);
     }
+  }
+
+  /**
+   * Hands a lent socket to the oldest waiter of acquire(): a lease ends (if
+   * timed, its duration goes to Rust; the socket stays lent) and one begins.
+   * @param {number} h
+   * @param {any} socket
+   */
+  #handOff(h, socket) {
+    if (this.#table.timed !== 0 && this.#table.lentAt[h] > 0) {
+      /** @type {Adaptive} */ (this.#adaptive).queueSample(h, true);
+    }
+    this.#waiting.handTo(h, socket);
+    if (--this.#untilTimed === 0) this.#untilTimed = /** @type {Adaptive} */ (this.#adaptive).timeLease(h);
   }
 
   /**

@@ -51,6 +51,8 @@ class HandleTable {
     this.serverOf = [];
     /** @type {number[]} by handle, adaptive pools only: the clock when a timed lease began, or 0 */
     this.lentAt = [];
+    /** How many entries of `lentAt` are set (0 in a pool that is not adaptive: returns skip the check). */
+    this.timed = 0;
     /** What kHandle holds on a socket of this pool that died while lent. */
     this.diedMark = -1 - poolId;
   }
@@ -64,7 +66,10 @@ class HandleTable {
   forget(h, socket) {
     this.sockets[h] = undefined;
     this.state[h] = FREE;
-    if (this.lentAt[h] !== undefined) this.lentAt[h] = 0;
+    if (this.lentAt[h] > 0) {
+      this.lentAt[h] = 0;
+      this.timed--;
+    }
     this.dropHeld(h);
     try {
       socket[kHandle] = undefined;
