@@ -18,6 +18,10 @@
 
 const net = require('node:net');
 const { types } = require('node:util');
+const { FLOOD_CHUNK } = require('./chaos-server.js');
+
+// One flood line, without its newline.
+const FLOOD_LINE_TEXT = FLOOD_CHUNK.toString('latin1', 0, FLOOD_CHUNK.indexOf(10));
 
 const kRecord = Symbol('soak.record'); // the server's record of the connection
 const kLeases = Symbol('soak.leases'); // times lent
@@ -548,6 +552,17 @@ class Tracker {
         `client ${sc.index} (${where}): slot ${socket._slot} has ${len} bytes unread > maxHeldBytes ${sc.maxHeldBytes} + readableHighWaterMark ${socket.readableHighWaterMark} + ${ONE_READ}`,
       );
     }
+  }
+
+  // The first line a lease reads is the end of a flood line, on a flooded
+  // connection returned flowing since: its start was emitted by Node to no
+  // one before the lease (bytes the pool never sees, as with bursts). Counted.
+  isFloodTail(socket, line) {
+    const rec = socket[kRecord];
+    if (rec === undefined || rec.flood === null || socket[kFlowingReturn] !== true) return false;
+    if (!FLOOD_LINE_TEXT.endsWith(line)) return false;
+    this.counters.add('flood', "flood lines cut by a flowing return, their end read (not the pool's)");
+    return true;
   }
 
   isHeld(socket) {

@@ -201,6 +201,7 @@ class SoakClient {
     const sc = this;
     return new Promise((resolve) => {
       let text = '';
+      let firstLine = true; // only the first line of a lease can be cut
       let done = false;
       let timer = null;
       function finish(outcome) {
@@ -219,8 +220,13 @@ class SoakClient {
         while ((nl = text.indexOf('\n')) >= 0) {
           const line = text.slice(0, nl);
           text = text.slice(nl + 1);
+          const first = firstLine;
+          firstLine = false;
           if (line.startsWith('#')) {
             tracker.onBanner(socket, line);
+          } else if (first && tracker.isFloodTail(socket, line)) {
+            // The rest of a flood line whose start Node emitted to no one
+            // (the socket was returned flowing): not the pool's bytes to keep.
           } else if (line === `ok ${id}`) {
             tracker.onAnswer(sc, socket, id);
             // After the answer, only a goodbye may come unasked.
