@@ -23,7 +23,8 @@ impl Sim {
             .iter()
             .find(|s| s.server == server as u32)
             .map_or(cfg.no_history_weight, |s| s.weight);
-        announced as f64 * weight
+        // As the core ranks: (slot + 1) x weight.
+        (announced as f64 + 1.0) * weight
     }
 
     /// Connects to `server`: the slot the server allocates and the one it
