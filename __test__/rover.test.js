@@ -807,6 +807,14 @@ describe('parseSlotLine (the rules, without sockets)', () => {
     assert.equal(parseSlotLine(Buffer.from('\r\n')).reason, 'empty');
     assert.equal(parseSlotLine(Buffer.from('1\r\r')).reason, 'not-digits');
   });
+  test('a bare "12\\n" (a line feed without its carriage return) is not a slot line', () => {
+    const bad = parseSlotLine(Buffer.from('12\n'));
+    assert.equal(bad.reason, 'not-digits');
+    assert.match(bad.message, /\S/);
+    // ... and neither with more after it, nor cut after the digits.
+    assert.equal(parseSlotLine(Buffer.from('12\n\r\n')).reason, 'not-digits');
+    assert.equal(parseSlotLine(Buffer.from('12')), null);
+  });
 });
 
 describe('one DNS lookup per server at a time (issue 18: lookups cannot pile up)', () => {
