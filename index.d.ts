@@ -28,7 +28,7 @@ declare namespace CallosumClient {
     server: string;
     /** Connections kept to it now, idle or lent. */
     held: number;
-    /** Leases of its connections so far (while the pool remembered it). */
+    /** Leases of its connections from idle so far (a socket handed from a return straight to a waiting acquire() is not counted again). */
     leases: number;
     /** Its lease-time estimate in ms, or null before the first timed lease. */
     estimateMs: number | null;
