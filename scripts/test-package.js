@@ -95,9 +95,9 @@ function assertTarball(files) {
   ];
   if (fs.existsSync(path.join(ROOT, 'binding.d.ts'))) required.push('binding.d.ts');
   for (const m of workspaceMembers()) {
-    // A crate's unit tests (src/tests.rs, a #[cfg(test)] module) are not
-    // needed to build it: they stay out of the tarball.
-    required.push(...gitFiles(`${m}/src`).filter((f) => !f.endsWith('/tests.rs')), ...gitFiles(`${m}/build.rs`));
+    // A crate's unit tests (src/tests.rs, src/*_tests.rs: #[cfg(test)]
+    // modules) are not needed to build it: they stay out of the tarball.
+    required.push(...gitFiles(`${m}/src`).filter((f) => !/(^|\/|_)tests\.rs$/.test(f)), ...gitFiles(`${m}/build.rs`));
   }
   const missing = [...new Set(required)].filter((f) => !names.has(f));
   const forbidden = [
