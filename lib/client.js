@@ -209,8 +209,8 @@ class CallosumClient extends EventEmitter {
       /** @type {Adaptive} */ (this.#adaptive).queueSample(h, false);
       return;
     }
-    // Queue the return; the next crossing into Rust applies it (inline: the
-    // hot path's one write, see NativeBridge.queueReturn).
+    // Queue the return; the next crossing into Rust applies it. Written here,
+    // not behind a NativeBridge method: that call cost ~30 ns a get+return.
     const meta = this.#native.meta;
     const n = meta[META_QUEUE_LEN];
     meta[META_QUEUE + n] = h;

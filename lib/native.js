@@ -170,15 +170,6 @@ class NativeBridge {
     this.onFault(coded ? /** @type {Error} */ (err) : errors.ERR_CALLOSUM_POISONED(err));
   }
 
-  /** Queues a returned handle; the next crossing applies it (a full queue is flushed now). @param {number} h */
-  queueReturn(h) {
-    const meta = this.meta;
-    const n = meta[L.META_QUEUE_LEN];
-    meta[L.META_QUEUE + n] = h;
-    meta[L.META_QUEUE_LEN] = n + 1;
-    if (n + 1 === L.QUEUE_CAP) this.call(flush);
-  }
-
   // The rare calls that take a handle: `release` (a lent socket given back to
   // be destroyed) and `remove` (a dead one).
   /** @param {number} h */
