@@ -1,26 +1,13 @@
 //! Tests of the adaptive mode (`adaptive.rs`).
 
 use super::*;
+use crate::tests::Rng;
 use std::collections::BTreeMap;
 
 fn kept(offer: Offer) -> Handle {
     match offer {
         Offer::Kept { handle, .. } => handle,
         other => panic!("expected Kept, got {other:?}"),
-    }
-}
-
-/// A tiny deterministic generator, so failures replay.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -308,16 +308,16 @@ fn counts_drops_by_the_state_the_entry_was_in() {
     assert_eq!(p.counters().dropped_idle, 1);
 }
 
-/// A tiny deterministic generator, so failures replay.
-struct Rng(u64);
+/// A tiny deterministic generator, so failures replay (also adaptive_tests.rs's).
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
